@@ -1,0 +1,1 @@
+"""yilian: nightly ETL for a medical-alliance regional health data warehouse."""
