@@ -1,0 +1,41 @@
+# yilian — two commands: `make run` (set up + run the pipeline on the simulated region)
+# and `make test`. Only Python 3.11+ and make are needed; uv is bootstrapped into .tools/.
+PYTHON ?= python3
+UV := .tools/bin/uv
+DAYS ?= 7
+SCALE ?= 0.2
+PYTEST_ARGS ?=
+
+.PHONY: setup run test test-quick lint ui bench clean
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check "uv>=0.9,<1"
+
+.venv/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen
+	touch $@
+
+setup: .venv/.synced
+
+run: setup
+	.venv/bin/yilian run --days $(DAYS) --scale $(SCALE)
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+test: lint
+	.venv/bin/pytest $(PYTEST_ARGS)
+
+test-quick: lint
+	.venv/bin/pytest -m "not e2e" $(PYTEST_ARGS)
+
+ui: setup
+	.venv/bin/yilian ui
+
+bench: setup
+	.venv/bin/yilian bench
+
+clean:
+	rm -rf data/ .venv .tools

@@ -1,0 +1,37 @@
+"""The environment Airflow runs in for this project: home, DAG folder, and nothing phoning home.
+
+Used by the CLI (main job, UI), the tests and `.ci/run` so all three run the same Airflow.
+"""
+
+from __future__ import annotations
+
+import os
+
+from yilian.settings import PROJECT_ROOT, paths
+
+
+def airflow_env() -> dict[str, str]:
+    data = paths().data_dir
+    home = os.environ.get("AIRFLOW_HOME", str(data / "airflow"))
+    return {
+        "AIRFLOW_HOME": home,
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DEFAULT_TIMEZONE": "Asia/Shanghai",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        # Nothing phones home: cosmos and dbt report usage by default, GX sends analytics.
+        # (Airflow 3.3 ships no usage-data collection, so it needs no switch.)
+        "DO_NOT_TRACK": "1",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+        "GX_ANALYTICS_ENABLED": "False",
+    }
+
+
+def apply_airflow_env() -> None:
+    """Set the defaults without overriding what the user exported."""
+    for key, value in airflow_env().items():
+        os.environ.setdefault(key, value)
