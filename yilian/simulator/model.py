@@ -65,7 +65,8 @@ class Region:
     def facilities_on(self, day: date) -> dict[str, FacilityVersion]:
         """The version of every facility in force on `day` (latest effective_date <= day)."""
         current: dict[str, FacilityVersion] = {}
-        for version in sorted(self.facility_versions, key=lambda v: (v.effective_date, v.version_no)):
+        in_order = sorted(self.facility_versions, key=lambda v: (v.effective_date, v.version_no))
+        for version in in_order:
             if version.effective_date <= day:
                 current[version.facility_code] = version
         return current
@@ -76,6 +77,10 @@ class Person:
     resident_id: str  # 18-character GB 11643 number
     name: str
     phone: str
+
+    def __repr__(self) -> str:
+        """Masked: events end up in tracebacks, test reports and logs; personal data must not."""
+        return f"Person(resident_id='{self.resident_id[:6]}************', name='*', phone='*')"
 
 
 @dataclass(frozen=True)
