@@ -1,0 +1,41 @@
+{{ config(materialized='incremental', unique_key='study_id') }}
+-- depends_on: {{ ref('stg_imaging__studies') }}
+-- depends_on: {{ ref('dim_facility') }}
+
+with
+
+reads as (
+
+    select * from {{ ref('int_remote_reads_joined_to_reports') }}
+    {% if is_incremental() %}
+    where loaded_ds in {{ processing_days(ref('stg_imaging__studies')) }}
+        or read_requested_date >= {{ facility_change_floor() }}
+    {% endif %}
+
+)
+
+select
+    study_id,
+    report_id,
+    modality_code,
+    requesting_facility_code,
+    requesting_county_code,
+    requesting_alliance_id,
+    reading_facility_code,
+    number_of_series,
+    exam_at,
+    uploaded_at,
+    read_requested_at,
+    read_requested_date,
+    issued_at,
+    is_reported,
+    turnaround_minutes,
+    turnaround_target_minutes,
+    is_within_target,
+    counts_as_remote_imaging,
+    patient_key,
+    patient_sex,
+    patient_birth_year,
+    patient_county_code,
+    loaded_ds
+from reads

@@ -1,0 +1,261 @@
+"""Run the dbt project (raw → staging → intermediate → marts) against the DuckDB warehouse.
+
+One entry point for the CLI, the marts DAG and the tests, so all three run dbt the same way:
+the project and profiles directories of `dbt_project/`, the warehouse path from
+`yilian.settings.paths()` (or an explicit file), nothing phoning home, and the vars the models
+read (`ds` for the day-incremental models, the county populations for `dim_region`).
+
+    from yilian.warehouse import build
+    build(ds="2026-11-05")                  # tonight: reprocess the days touched by ds
+    build(full_refresh=True)                # rebuild everything; gives the same marts
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from yilian.settings import PROJECT_ROOT, paths
+
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+MARTS_SCHEMA = "marts"
+MART_TABLES = (
+    "mart_referrals_daily",
+    "mart_remote_diagnosis_daily",
+    "mart_interoperability_daily",
+    "mart_alliance_kpis_monthly",
+)
+
+_ENV_LOCK = threading.Lock()
+
+
+class DbtError(RuntimeError):
+    """A dbt invocation failed; the message names every failing node and why."""
+
+
+@dataclass(frozen=True)
+class NodeResult:
+    unique_id: str
+    status: str
+    execution_time: float
+    message: str | None
+
+
+@dataclass(frozen=True)
+class DbtResult:
+    args: tuple[str, ...]
+    success: bool
+    elapsed_seconds: float
+    nodes: tuple[NodeResult, ...] = field(default_factory=tuple)
+    exception: str | None = None
+
+    @property
+    def failures(self) -> tuple[NodeResult, ...]:
+        return tuple(n for n in self.nodes if n.status in ("error", "fail", "runtime error"))
+
+    def summary(self) -> str:
+        counts: dict[str, int] = {}
+        for node in self.nodes:
+            counts[node.status] = counts.get(node.status, 0) + 1
+        parts = ", ".join(f"{k}={v}" for k, v in sorted(counts.items()))
+        return f"dbt {' '.join(self.args[:1])}: {parts} in {self.elapsed_seconds:.1f}s"
+
+
+def dbt_env(warehouse: Path | str | None = None) -> dict[str, str]:
+    """Environment for a dbt run: the warehouse file and every telemetry switch off."""
+    return {
+        "YILIAN_WAREHOUSE": str(Path(warehouse) if warehouse else paths().warehouse),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+        "DO_NOT_TRACK": "1",
+    }
+
+
+def dbt_vars(
+    ds: date | str | Sequence[date | str] | None = None,
+    *,
+    county_population: Mapping[str, int] | None = None,
+    population_scale: float | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The `--vars` the models read (see `vars:` in dbt_project.yml)."""
+    out: dict[str, Any] = {}
+    if isinstance(ds, date):
+        out["ds"] = ds.isoformat()
+    elif isinstance(ds, str):
+        out["ds"] = ds
+    elif ds is not None:  # several days at once (a catch-up run)
+        out["ds"] = [d.isoformat() if isinstance(d, date) else str(d) for d in ds]
+    if county_population:
+        out["county_population"] = {str(k): int(v) for k, v in county_population.items()}
+    if population_scale is not None:
+        out["population_scale"] = float(population_scale)
+    if extra:
+        out.update(extra)
+    return out
+
+
+def county_population_from_simulation(config: Any = None) -> dict[str, int]:
+    """Resident population per county of the simulated region at the configured scale.
+
+    Pass the result as `county_population` so `dim_region` (and remote reads per 10,000
+    residents) uses exactly the simulator's `County.population`.
+    """
+    from yilian.simulator.config import SimulationConfig
+    from yilian.simulator.region import build_region
+
+    region = build_region(config or SimulationConfig())
+    return {county.code: int(county.population) for county in region.counties}
+
+
+@contextmanager
+def _patched_environ(values: Mapping[str, str]) -> Iterator[None]:
+    with _ENV_LOCK:
+        saved = {key: os.environ.get(key) for key in values}
+        os.environ.update(values)
+        try:
+            yield
+        finally:
+            for key, old in saved.items():
+                if old is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = old
+
+
+def _release_duckdb() -> None:
+    """Close the DuckDB instance dbt-duckdb keeps open in-process after a run.
+
+    DuckDB allows one writer per file: without this, the warehouse stays locked by this process
+    (and a read-only connection from it fails) until the interpreter exits.
+    """
+    try:
+        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+    except ImportError:  # pragma: no cover - dbt-duckdb is a declared dependency
+        return
+    with DuckDBConnectionManager._LOCK:
+        env = DuckDBConnectionManager._ENV
+        DuckDBConnectionManager._ENV = None
+        if env is not None:
+            with contextlib.suppress(Exception):  # best effort: the next run reopens anyway
+                env.close()
+
+
+def run_dbt(
+    args: Sequence[str],
+    *,
+    warehouse: Path | str | None = None,
+    vars: Mapping[str, Any] | None = None,
+    target_path: Path | str | None = None,
+    raise_on_failure: bool = True,
+) -> DbtResult:
+    """Run one dbt command in-process (`dbtRunner`) on the yilian project.
+
+    `args` is the command and its own flags, e.g. `["build", "--select", "marts"]`.
+    `target_path` separates concurrent runs' artifacts (default `dbt_project/target`).
+    """
+    from dbt.cli.main import dbtRunner
+
+    warehouse_path = Path(warehouse) if warehouse else paths().warehouse
+    warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    cli_args = [
+        *args,
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+    ]
+    if target_path is not None:
+        cli_args += ["--target-path", str(target_path)]
+        cli_args += ["--log-path", str(Path(target_path) / "logs")]
+    if vars:
+        cli_args += ["--vars", json.dumps(dict(vars))]
+
+    started = time.monotonic()
+    with _patched_environ(dbt_env(warehouse_path)):
+        try:
+            outcome = dbtRunner().invoke(cli_args)
+        finally:
+            _release_duckdb()
+    elapsed = time.monotonic() - started
+
+    nodes: list[NodeResult] = []
+    result = outcome.result
+    for node_result in getattr(result, "results", None) or []:
+        nodes.append(
+            NodeResult(
+                unique_id=node_result.node.unique_id,
+                status=str(getattr(node_result.status, "value", node_result.status)),
+                execution_time=float(node_result.execution_time or 0.0),
+                message=node_result.message,
+            )
+        )
+    run = DbtResult(
+        args=tuple(args),
+        success=bool(outcome.success),
+        elapsed_seconds=elapsed,
+        nodes=tuple(nodes),
+        exception=str(outcome.exception) if outcome.exception else None,
+    )
+    if raise_on_failure and not run.success:
+        details = "; ".join(f"{n.unique_id}: {n.status}: {n.message}" for n in run.failures)
+        raise DbtError(
+            f"dbt {' '.join(args)} failed on {warehouse_path}"
+            f"{' (ds=' + str(vars['ds']) + ')' if vars and vars.get('ds') else ''}: "
+            f"{details or run.exception or 'see dbt.log'}"
+        )
+    return run
+
+
+def build(
+    ds: date | str | Sequence[date | str] | None = None,
+    *,
+    full_refresh: bool = False,
+    select: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
+    warehouse: Path | str | None = None,
+    county_population: Mapping[str, int] | None = None,
+    population_scale: float | None = None,
+    target_path: Path | str | None = None,
+    raise_on_failure: bool = True,
+) -> DbtResult:
+    """`dbt build` (seeds, models, unit tests, contracts, data tests) for business day `ds`.
+
+    `ds` may be several days (a catch-up run); None on an incremental run processes the latest
+    loaded partition. `county_population` should come from `county_population_from_simulation`
+    (or the real resident figures) so per-10,000 rates use the right denominators.
+    """
+    args = ["build"]
+    if full_refresh:
+        args.append("--full-refresh")
+    if select:
+        args += ["--select", *select]
+    if exclude:
+        args += ["--exclude", *exclude]
+    return run_dbt(
+        args,
+        warehouse=warehouse,
+        vars=dbt_vars(ds, county_population=county_population, population_scale=population_scale),
+        target_path=target_path,
+        raise_on_failure=raise_on_failure,
+    )
+
+
+def source_freshness(
+    *, warehouse: Path | str | None = None, target_path: Path | str | None = None
+) -> DbtResult:
+    """`dbt source freshness` on the raw schema (warns after 30 h, errors after 54 h)."""
+    return run_dbt(
+        ["source", "freshness"],
+        warehouse=warehouse,
+        target_path=target_path,
+        raise_on_failure=False,
+    )
