@@ -211,6 +211,33 @@ def cmd_bench_simulator(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    """The main job: simulate the region for some days, run every DAG through Airflow in order,
+    then print a KPI summary per county and write the run report."""
+    from yilian.pipeline import run_main_job
+    from yilian.simulator.config import SimulationConfig
+
+    start = args.start or SimulationConfig().start
+    config = _config(args, _fault_specs(args.fault, start, args.days))
+    return run_main_job(config, args.days)
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """Open the Airflow UI (`airflow standalone`) on the project's DAGs, with the imaging API
+    of the simulated region served beside it."""
+    from yilian.pipeline import run_ui
+
+    return run_ui(args.port)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Every benchmark: simulator, ingestion per stage (beside DuckDB alone), nightly dbt build."""
+    from yilian.bench import run_all
+
+    run_all(tuple(args.scales))
+    return 0
+
+
 def _add_region_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--days", type=_positive_int, required=True, help="days to simulate")
     parser.add_argument("--start", type=_day, help="first day, YYYY-MM-DD (default 2026-11-01)")
@@ -263,6 +290,27 @@ def build_parser() -> argparse.ArgumentParser:
     bench = add("bench-simulator", cmd_bench_simulator)
     bench.add_argument(
         "scales", nargs="*", type=_scale, default=[1.0, 10.0], help="scales to time (1 10)"
+    )
+    run = add("run", cmd_run)
+    run.add_argument("--days", type=_positive_int, default=7, help="days to simulate (7)")
+    run.add_argument("--start", type=_day, help="first day, YYYY-MM-DD (default 2026-11-01)")
+    run.add_argument("--scale", type=_scale, default=0.2, help="population scale (0.2)")
+    run.add_argument("--seed", type=int, help="random seed (default: the config's)")
+    run.add_argument(
+        "--fault",
+        type=_fault,
+        action="append",
+        default=[],
+        metavar="NAME[:DAY][:key=value]",
+        help="switch a fault on, as for `yilian simulate`; repeatable",
+    )
+
+    ui = add("ui", cmd_ui)
+    ui.add_argument("--port", type=_port, default=8080, help="web server port (8080)")
+
+    bench_all = add("bench", cmd_bench)
+    bench_all.add_argument(
+        "scales", nargs="*", type=_scale, default=[1.0, 10.0], help="scales to measure (1 10)"
     )
     return parser
 

@@ -131,7 +131,7 @@ def _patched_environ(values: Mapping[str, str]) -> Iterator[None]:
                     os.environ[key] = old
 
 
-def _release_duckdb() -> None:
+def release_duckdb() -> None:
     """Close the DuckDB instance dbt-duckdb keeps open in-process after a run.
 
     DuckDB allows one writer per file: without this, the warehouse stays locked by this process
@@ -184,7 +184,7 @@ def run_dbt(
         try:
             outcome = dbtRunner().invoke(cli_args)
         finally:
-            _release_duckdb()
+            release_duckdb()
     elapsed = time.monotonic() - started
 
     nodes: list[NodeResult] = []

@@ -1,0 +1,111 @@
+"""
+### yilian_marts — dbt builds the star schema and KPI marts, then publishes them for BI
+
+Runs when **all three** source Assets (`yilian://raw/hospital`, `yilian://raw/imaging`,
+`yilian://raw/prescriptions`) have been updated since its last run — so the marts of a business
+day are built once every feed of that day is in.
+
+1. **plan_days** — which business days' raw partitions arrived (from the triggering Asset
+   events; a manual run means the day of its logical date). dbt reprocesses exactly those
+   partitions and the days their rows belong to (late updates included), not the history.
+2. **dbt** — astronomer-cosmos in watcher mode: one `dbt build` (seeds, models, unit tests,
+   contracts, data tests, in dependency order and threads) runs in `dbt_producer_watcher`, and
+   every dbt model and seed has its own task that reports that node's outcome, so a failing
+   model is visible by name in the graph without paying a dbt start-up per model. A failing
+   test stops the publish.
+3. **publish** — copy schema `marts` to `publish/yilian_marts.duckdb` and one Parquet file per
+   mart, swapped in atomically: BI tools read the copy while the next night writes the
+   warehouse.
+4. **docs** — the dbt docs site in `reports/dbt_docs/`.
+
+Writers to the DuckDB file share the pool `yilian_duckdb` (one slot). Full rebuild by hand:
+`yilian build --full-refresh`.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pendulum
+from airflow.sdk import Asset, Param, dag, get_current_context, task
+from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos.constants import ExecutionMode, InvocationMode, LoadMode
+
+from yilian import marts_dag
+from yilian.ingest import on_failure
+
+SOURCE_ASSETS = [
+    Asset(f"yilian://raw/{source}") for source in ("hospital", "imaging", "prescriptions")
+]
+
+
+@dag(
+    dag_id="yilian_marts",
+    schedule=SOURCE_ASSETS[0] & SOURCE_ASSETS[1] & SOURCE_ASSETS[2],
+    start_date=pendulum.datetime(2026, 11, 1, tz="Asia/Shanghai"),
+    catchup=False,
+    max_active_runs=1,
+    doc_md=__doc__,
+    tags=["yilian", "warehouse", "dbt"],
+    params={
+        "days": Param(
+            [],
+            type="array",
+            items={"type": "string", "format": "date"},
+            description="Business days to rebuild (YYYY-MM-DD). Empty: the days the triggering "
+            "source runs loaded, or the run's own day.",
+        ),
+    },
+    default_args={
+        "owner": "yilian-data",
+        "retries": 1,
+        "retry_delay": timedelta(minutes=5),
+        "pool": "yilian_duckdb",
+        "on_failure_callback": on_failure,
+    },
+)
+def yilian_marts() -> None:
+    @task
+    def plan_days() -> dict[str, str]:
+        return marts_dag.plan_days(get_current_context())
+
+    dbt = DbtTaskGroup(
+        group_id="dbt",
+        project_config=ProjectConfig(
+            dbt_project_path=marts_dag.DBT_PROJECT_DIR,
+            manifest_path=marts_dag.DBT_PROJECT_DIR / "target" / "manifest.json",
+            env_vars=marts_dag.dbt_environment(),
+        ),
+        profile_config=ProfileConfig(
+            profile_name="yilian",
+            target_name="dev",
+            profiles_yml_filepath=marts_dag.DBT_PROJECT_DIR / "profiles.yml",
+        ),
+        execution_config=ExecutionConfig(
+            execution_mode=ExecutionMode.WATCHER, invocation_mode=InvocationMode.DBT_RUNNER
+        ),
+        render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, emit_datasets=False),
+        operator_args={
+            "install_deps": False,
+            "vars": marts_dag.DBT_VARS_TEMPLATE,
+            # one `dbt build` runs the models; each model's task watches it (no extra dbt runs)
+            "deferrable": False,
+            "poke_interval": 5,
+        },
+    )
+
+    marts_dag.watch_after_build(dbt)
+
+    @task
+    def publish() -> dict[str, int]:
+        return marts_dag.publish()
+
+    @task
+    def docs() -> str:
+        return marts_dag.generate_docs()
+
+    published = publish()
+    plan_days() >> dbt >> published >> docs()
+
+
+yilian_marts()

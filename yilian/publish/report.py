@@ -1,0 +1,167 @@
+"""The run report: a KPI summary per county and a self-contained HTML page with charts.
+
+It reads only the published, read-only marts, exactly as an analyst's BI tool would, so what
+the report shows is what BI sees.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+COUNTY_SUMMARY_SQL = """
+with interop as (
+    select
+        county_code,
+        sum(facilities_delivering) as facilities_delivering,
+        sum(facilities_in_scope) as facilities_in_scope,
+        sum(prescriptions_flowed_out) as prescriptions_flowed_out,
+        sum(prescriptions) as prescriptions
+    from marts.mart_interoperability_daily
+    group by county_code
+),
+monthly as (
+    select
+        county_code,
+        sum(visits) as visits,
+        sum(primary_care_visits) as primary_care_visits,
+        sum(resident_visits_in_county) as resident_visits_in_county,
+        sum(resident_visits) as resident_visits,
+        sum(upward_referrals) as upward_referrals,
+        sum(downward_referrals) as downward_referrals,
+        sum(remote_reads) as remote_reads
+    from marts.mart_alliance_kpis_monthly
+    group by county_code
+)
+select
+    region.county_name as county,
+    monthly.visits,
+    monthly.primary_care_visits / nullif(monthly.visits, 0) as primary_care_share,
+    monthly.resident_visits_in_county / nullif(monthly.resident_visits, 0) as in_county_rate,
+    monthly.upward_referrals as referrals_up,
+    monthly.downward_referrals as referrals_down,
+    monthly.remote_reads,
+    interop.facilities_delivering / nullif(interop.facilities_in_scope, 0) as connectivity,
+    interop.prescriptions_flowed_out / nullif(interop.prescriptions, 0) as outflow_rate
+from monthly
+join marts.dim_region as region using (county_code)
+left join interop using (county_code)
+order by region.county_code
+"""
+
+
+@dataclass(frozen=True)
+class Report:
+    county_summary: pd.DataFrame
+    html_path: Path
+
+
+def county_summary(published_db: Path) -> pd.DataFrame:
+    with duckdb.connect(str(published_db), read_only=True) as con:
+        return con.execute(COUNTY_SUMMARY_SQL).df()
+
+
+def format_summary(summary: pd.DataFrame) -> str:
+    """The summary as a terminal table, rates as percentages."""
+    shown = summary.copy()
+    for column in ("primary_care_share", "in_county_rate", "connectivity", "outflow_rate"):
+        shown[column] = shown[column].map(lambda v: "—" if pd.isna(v) else f"{v:.1%}")
+    return shown.to_string(index=False)
+
+
+def _png(figure) -> str:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _charts(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    charts: list[tuple[str, str]] = []
+
+    flows = con.execute(
+        "select date, direction, sum(referrals) as referrals from marts.mart_referrals_daily "
+        "group by all order by date"
+    ).df()
+    if not flows.empty:
+        pivot = flows.pivot_table(
+            index="date", columns="direction", values="referrals", fill_value=0
+        )
+        figure, axis = plt.subplots(figsize=(8, 3.5))
+        pivot.plot.bar(stacked=True, ax=axis)
+        axis.set_xticklabels([d.strftime("%m-%d") for d in pivot.index], rotation=0)
+        axis.set_ylabel("referral orders")
+        axis.set_title("Referral flows by direction")
+        charts.append(("Referral flows by direction", _png(figure)))
+        plt.close(figure)
+
+    turnaround = con.execute(
+        "select modality, quantile_cont(median_turnaround_minutes, 0.5) as median_minutes, "
+        "quantile_cont(p90_turnaround_minutes, 0.5) as p90_minutes "
+        "from marts.mart_remote_diagnosis_daily group by modality order by modality"
+    ).df()
+    if not turnaround.empty:
+        figure, axis = plt.subplots(figsize=(8, 3.5))
+        turnaround.set_index("modality").plot.bar(ax=axis, logy=True, rot=0)
+        axis.set_ylabel("minutes (log scale)")
+        axis.set_title("Remote-read turnaround: median and p90 (median over days)")
+        charts.append(("Remote-read turnaround", _png(figure)))
+        plt.close(figure)
+
+    connectivity = con.execute(
+        "select date, county_name, connectivity_rate from marts.mart_interoperability_daily "
+        "join marts.dim_region using (county_code) order by date"
+    ).df()
+    if not connectivity.empty:
+        pivot = connectivity.pivot_table(
+            index="date", columns="county_name", values="connectivity_rate"
+        )
+        figure, axis = plt.subplots(figsize=(8, 3.5))
+        pivot.plot(ax=axis, marker="o")
+        axis.set_ylabel("connectivity rate")
+        axis.set_ylim(0.8, 1.0)
+        axis.set_title("Connectivity (facilities delivering their daily feed)")
+        charts.append(("Connectivity over the days", _png(figure)))
+        plt.close(figure)
+    return charts
+
+
+def write_report(published_db: Path, report_dir: Path, title: str) -> Report:
+    """Write report_dir/run_report.html from the published marts and return the summary."""
+    import matplotlib
+
+    matplotlib.rcParams["font.family"] = ["DejaVu Sans"]
+    report_dir.mkdir(parents=True, exist_ok=True)
+    summary = county_summary(published_db)
+    with duckdb.connect(str(published_db), read_only=True) as con:
+        charts = _charts(con)
+    sections = "\n".join(
+        f'<h2>{html.escape(name)}</h2><img alt="{html.escape(name)}" '
+        f'src="data:image/png;base64,{png}">'
+        for name, png in charts
+    )
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;margin:2em;max-width:60em}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3em .6em;text-align:right}}
+</style></head><body>
+<h1>{html.escape(title)}</h1>
+<h2>KPIs per county</h2>
+{summary.to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="—")}
+{sections}
+<p>Source: the published marts <code>{html.escape(str(published_db))}</code>.</p>
+</body></html>
+"""
+    html_path = report_dir / "run_report.html"
+    html_path.write_text(page, encoding="utf-8")
+    return Report(summary, html_path)
