@@ -1,0 +1,169 @@
+"""Shared fixtures: an isolated Airflow + yilian environment per session, and a simulated region.
+
+The environment is set at import, before anything imports Airflow: a temporary YILIAN_DATA_DIR
+with its own AIRFLOW_HOME (and SQLite metadata DB), the project's Airflow settings (telemetry
+off), a random pseudonym key and imaging token. Each test that needs sources gets its own data
+directory (`region`), so tests never see each other's landing, warehouse or simulator files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+_SESSION_DIR = Path(tempfile.mkdtemp(prefix="yilian-tests-"))
+os.environ["YILIAN_DATA_DIR"] = str(_SESSION_DIR / "data")
+os.environ["AIRFLOW_HOME"] = str(_SESSION_DIR / "airflow")
+os.environ["YILIAN_PSEUDONYM_KEY"] = secrets.token_hex(32)
+os.environ["YILIAN_IMAGING_TOKEN"] = secrets.token_urlsafe(24)
+
+from yilian.airflow_env import airflow_env  # noqa: E402  (needs the variables above)
+
+os.environ.update(airflow_env())  # override anything the developer exported
+
+from yilian.settings import paths  # noqa: E402
+from yilian.simulator.config import FaultSpec, SimulationConfig  # noqa: E402
+
+START = date(2026, 11, 1)
+SCALE = 0.02
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_SESSION_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Iterator[None]:
+    """A migrated Airflow metadata DB with the `yilian_duckdb` pool (1 slot) and our DAGs."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
+    from airflow.models.pool import Pool
+    from airflow.utils.db import initdb
+    from airflow.utils.session import create_session
+
+    initdb()
+    with create_session() as session:
+        DagBundlesManager().sync_bundles_to_db(session=session)
+    Pool.create_or_update_pool(
+        "yilian_duckdb", 1, "DuckDB writers: one at a time", include_deferred=False
+    )
+    dags = Path(__file__).resolve().parent.parent / "dags"
+    for source in ("hospital", "imaging", "prescriptions"):
+        bag = DagBag(dag_folder=str(dags / f"yilian_{source}.py"))
+        assert not bag.import_errors, bag.import_errors
+        sync_bag_to_db(bag, "dags-folder", None)  # what `airflow dags reserialize` does
+    yield
+
+
+@dataclass
+class Region:
+    """A simulated region writing into this test's own data directory."""
+
+    root: Path
+    scale: float = SCALE
+    faults: tuple[FaultSpec, ...] = ()
+    written: list[date] = field(default_factory=list)
+
+    @property
+    def config(self) -> SimulationConfig:
+        return SimulationConfig(scale=self.scale, start=START, faults=self.faults)
+
+    def simulate(self, days: int | list[date]):
+        from yilian.simulator.run import simulate_days
+
+        result = simulate_days(self.config, days, paths())
+        self.written.extend(sorted(result.rows))
+        return result
+
+    def day(self, n: int) -> date:
+        return START + timedelta(days=n)
+
+    def pii(self) -> dict[str, set[str]]:
+        """Resident IDs, names and phones of every simulated patient (from the events)."""
+        from yilian.simulator.activity import generate_day
+        from yilian.simulator.region import build_region
+
+        region = build_region(self.config)
+        people = set()
+        last = max(self.written)
+        day = START
+        while day <= last:
+            events = generate_day(self.config, region, day)
+            for group in (
+                events.encounters,
+                events.referrals,
+                events.result_recognitions,
+                events.remote_reads,
+                events.prescriptions,
+            ):
+                people.update(e.patient for e in group)
+            day += timedelta(days=1)
+        return {
+            "resident_id": {p.resident_id for p in people},
+            "name": {p.name for p in people},
+            "phone": {p.phone for p in people},
+        }
+
+
+@contextmanager
+def _data_dir(root: Path) -> Iterator[Region]:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("YILIAN_DATA_DIR", str(root / "data"))
+        yield Region(root)
+
+
+@contextmanager
+def _imaging_api() -> Iterator[object]:
+    """The simulator's imaging API on loopback, reachable through Airflow connection
+    `yilian_imaging` (an AIRFLOW_CONN_ variable, the way a deployment would define it)."""
+    from yilian.simulator.sources.imaging_api import ImagingServer
+
+    token = os.environ["YILIAN_IMAGING_TOKEN"]
+    paths().imaging_store.parent.mkdir(parents=True, exist_ok=True)
+    with ImagingServer(paths().imaging_store, token) as server, pytest.MonkeyPatch.context() as p:
+        host, port = server.base_url.removeprefix("http://").split("/")[0].split(":")
+        conn = {
+            "conn_type": "http",
+            "host": host,
+            "port": int(port),
+            "schema": "fhir",
+            "password": token,
+        }
+        p.setenv("AIRFLOW_CONN_YILIAN_IMAGING", json.dumps(conn))
+        yield server
+
+
+@pytest.fixture
+def region(tmp_path: Path) -> Iterator[Region]:
+    """A fresh data directory for this test (sources, landing, warehouse, reports)."""
+    with _data_dir(tmp_path) as fresh:
+        yield fresh
+
+
+@pytest.fixture
+def imaging_api(region: Region) -> Iterator[object]:
+    with _imaging_api() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def module_region(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Region]:
+    """One region shared by a module's tests (for expensive set-ups that tests only read)."""
+    with _data_dir(tmp_path_factory.mktemp("region")) as shared:
+        yield shared
+
+
+@pytest.fixture(scope="module")
+def module_imaging_api(module_region: Region) -> Iterator[object]:
+    with _imaging_api() as server:
+        yield server

@@ -1,0 +1,110 @@
+"""Pseudonymisation: attributes derived first, then a keyed, stable pseudonym; no PII left."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+import pandas as pd
+import pytest
+
+from yilian.extract.frames import typed
+from yilian.extract.tables import table
+from yilian.privacy.pseudonymise import PseudonymKeyError, pseudonym_key, pseudonymise
+
+VALID_F = "11010519491231002X"  # the GB 11643 standard's example: 17th digit 2 → female
+VALID_M = "110105194912310011"
+KEY = b"k" * 32
+
+
+def _frame(ids: list[str | None]) -> pd.DataFrame:
+    spec = table("prescriptions", "prescriptions")
+    n = len(ids)
+    raw = pd.DataFrame(
+        {
+            "prescription_id": [f"P{i}" for i in range(n)],
+            "hospital_code": ["H"] * n,
+            "encounter_id": [None] * n,
+            "patient_id_no": ids,
+            "patient_name": ["张三"] * n,
+            "patient_phone": ["13800000000"] * n,
+            "prescribed_at": ["2026-11-01 08:00:00"] * n,
+            "main_drug_name": ["氨氯地平片"] * n,
+            "drug_count": ["1"] * n,
+            "total_amount": ["2.5"] * n,
+            "is_outflow": ["0"] * n,
+            "pharmacy_credit_code": [None] * n,
+            "updated_at": ["2026-11-01 08:00:00"] * n,
+            "nickname": ["x"] * n,
+        }
+    )
+    return typed(raw, spec, "test")
+
+
+def test_derives_attributes_then_replaces_the_id() -> None:
+    spec = table("prescriptions", "prescriptions")
+    out = pseudonymise(_frame([VALID_F, VALID_M.lower()]), spec, KEY)
+    assert list(out.columns) == spec.column_names
+    assert out["patient_sex"].tolist() == ["F", "M"]
+    assert out["patient_birth_year"].tolist() == [1949, 1949]
+    assert out["patient_county_code"].tolist() == ["110105", "110105"]
+    assert out["resident_id_valid"].tolist() == [True, True]
+    expected = hmac.new(KEY, VALID_F.encode(), hashlib.sha256).hexdigest()
+    assert out["patient_key"][0] == expected
+    assert "nickname" not in out.columns  # unknown columns never land
+
+
+def test_same_person_same_key_whatever_the_case_or_source() -> None:
+    lower = pseudonymise(_frame([VALID_F.lower()]), table("prescriptions", "prescriptions"), KEY)
+    upper = pseudonymise(_frame([VALID_F]), table("prescriptions", "prescriptions"), KEY)
+    assert lower["patient_key"][0] == upper["patient_key"][0]
+    other_key = pseudonymise(_frame([VALID_F]), table("prescriptions", "prescriptions"), b"o" * 32)
+    assert other_key["patient_key"][0] != upper["patient_key"][0]
+
+
+def test_invalid_ids_are_flagged_never_hashed() -> None:
+    bad_check = VALID_F[:-1] + "1"
+    bad_month = "110105194913310013"  # right check character, month 13
+    out = pseudonymise(
+        _frame([bad_check, bad_month, None]), table("prescriptions", "prescriptions"), KEY
+    )
+    assert out["resident_id_valid"].tolist() == [False, False, False]
+    assert out["patient_key"].isna().all()
+    assert out["patient_sex"].isna().all() and out["patient_county_code"].isna().all()
+
+
+def test_missing_or_weak_key_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("YILIAN_PSEUDONYM_KEY")
+    with pytest.raises(PseudonymKeyError, match="no pseudonym key"):
+        pseudonym_key()
+    monkeypatch.setenv("YILIAN_PSEUDONYM_KEY", "short")
+    with pytest.raises(PseudonymKeyError, match="shorter"):
+        pseudonym_key()
+
+
+def test_airflow_connection_wins_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_YILIAN_PSEUDONYM_KEY",
+        '{"conn_type": "generic", "password": "from-the-connection-0123"}',
+    )
+    assert pseudonym_key() == b"from-the-connection-0123"
+
+
+def test_fast_validity_check_agrees_with_stdnum() -> None:
+    """The cached check must say exactly what `stdnum.cn.ric.is_valid` says."""
+    from stdnum.cn import ric
+
+    from tests.conftest import START
+    from yilian.privacy.pseudonymise import valid_resident_id
+    from yilian.simulator.activity import generate_day
+    from yilian.simulator.config import SimulationConfig
+    from yilian.simulator.faults import corrupt_resident_id
+    from yilian.simulator.region import build_region
+
+    config = SimulationConfig(scale=0.02)
+    events = generate_day(config, build_region(config), START)
+    ids = sorted({e.patient.resident_id for e in events.encounters})[:300]
+    samples = ids + [corrupt_resident_id(i, n) for n, i in enumerate(ids)]
+    samples += ["000000194912310015", "11010519491231002", "1101051949123100XX"]
+    assert [valid_resident_id(s) for s in samples] == [ric.is_valid(s) for s in samples]
+    assert sum(valid_resident_id(s) for s in samples) == len(ids)

@@ -1,0 +1,1 @@
+"""Extraction: read one business day from each source system over its real protocol."""

@@ -1,0 +1,1 @@
+"""Loading: landing Parquet partitions and the DuckDB raw, quarantine and audit tables."""

@@ -1,0 +1,220 @@
+"""The DuckDB warehouse's ingestion side: `raw`, `quarantine` and `audit` (CONTRACTS §4).
+
+DuckDB allows one writer per file, so every function opens the file, does its work, and closes
+it before returning; writers run in the Airflow pool `yilian_duckdb` (one slot). A day's load
+replaces exactly that (source, ds) in one transaction — good rows, quarantined rows and audit
+rows together — so a rerun, or a day re-run after later days, leaves the same tables.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from yilian.extract.tables import DUCKDB_TYPES, TABLES, tables_of
+from yilian.settings import LOCAL_TZ
+
+QUARANTINE_DDL = """
+create table if not exists quarantine.rejected_rows (
+    source varchar not null, table_name varchar not null, ds date not null,
+    rule varchar not null, reason varchar not null, record_key varchar,
+    record varchar not null, run_id varchar not null
+)"""
+AUDIT_DDL = """
+create table if not exists audit.load_runs (
+    source varchar not null, ds date not null, table_name varchar not null,
+    rows_extracted bigint not null, rows_loaded bigint not null, rows_quarantined bigint not null,
+    outcome varchar not null, rule_failures varchar, data_docs_path varchar,
+    run_id varchar not null, finished_at timestamp not null
+)"""
+LOCK_WAIT_SECONDS = 120.0
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    source: str
+    ds: date
+    table_name: str
+    rows_extracted: int
+    rows_loaded: int
+    rows_quarantined: int
+    outcome: str  # loaded | blocked
+    rule_failures: str
+    data_docs_path: str | None
+    run_id: str
+
+
+@contextmanager
+def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse, waiting (bounded) for another process's lock; always close it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the ingestion schemas and tables if missing (idempotent)."""
+    for schema in ("raw", "quarantine", "audit"):
+        con.execute(f"create schema if not exists {schema}")
+    for spec in TABLES:
+        cols = ", ".join(f"{n} {DUCKDB_TYPES[k]}" for n, k in spec.columns)
+        con.execute(f"create table if not exists raw.{spec.raw_name} ({cols}, ds date not null)")
+    con.execute(QUARANTINE_DDL)
+    con.execute(AUDIT_DDL)
+
+
+def _now() -> datetime:
+    return datetime.now(ZoneInfo(LOCAL_TZ)).replace(tzinfo=None)
+
+
+def _insert_audit(con: duckdb.DuckDBPyConnection, rows: list[AuditRow]) -> None:
+    con.executemany(
+        "insert into audit.load_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                r.source,
+                r.ds,
+                r.table_name,
+                r.rows_extracted,
+                r.rows_loaded,
+                r.rows_quarantined,
+                r.outcome,
+                r.rule_failures,
+                r.data_docs_path,
+                r.run_id,
+                _now(),
+            )
+            for r in rows
+        ],
+    )
+
+
+def _exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    rows = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, name],
+    ).fetchall()
+    return bool(rows[0][0])
+
+
+def master_facilities(path: Path, ds: date) -> set[str]:
+    """Facility codes in raw.hospital__facilities loaded for days up to `ds`.
+
+    Bounded by ds so that re-running an old day after later days sees the master it saw
+    the first time (the rerun must give the same answer).
+    """
+    if not path.exists():
+        return set()
+    with connect(path, read_only=True) as con:
+        if not _exists(con, "raw", "hospital__facilities"):
+            return set()
+        rows = con.execute(
+            "select distinct facility_code from raw.hospital__facilities where ds <= ?", [ds]
+        ).fetchall()
+    return {r[0] for r in rows}
+
+
+def trailing_volumes(path: Path, raw_name: str, ds: date, days: int = 7) -> list[int]:
+    """Rows extracted for `raw_name` on each loaded day of the `days` before `ds`."""
+    if not path.exists():
+        return []
+    source, _, table_name = raw_name.partition("__")
+    with connect(path, read_only=True) as con:
+        if not _exists(con, "audit", "load_runs"):
+            return []
+        rows = con.execute(
+            """select arg_max(rows_extracted, finished_at) from audit.load_runs
+               where source = ? and table_name = ? and outcome = 'loaded'
+                 and ds >= ? and ds < ? group by ds""",
+            [source, table_name, ds - timedelta(days=days), ds],
+        ).fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def study_request_times(path: Path, study_ids: list[str], ds: date) -> pd.DataFrame:
+    """read_requested_at of already-loaded studies (latest version up to `ds`)."""
+    empty = pd.DataFrame(
+        {
+            "study_id": pd.Series(dtype="string"),
+            "read_requested_at": pd.Series(dtype="datetime64[us]"),
+        }
+    )
+    if not path.exists() or not study_ids:
+        return empty
+    with connect(path, read_only=True) as con:
+        if not _exists(con, "raw", "imaging__studies"):
+            return empty
+        con.register("wanted", pa.table({"study_id": pa.array(study_ids, pa.string())}))
+        return con.execute(
+            """select s.study_id, arg_max(s.read_requested_at, s.last_updated) as read_requested_at
+               from raw.imaging__studies s join wanted using (study_id)
+               where s.ds <= ? group by s.study_id""",
+            [ds],
+        ).df()
+
+
+def record_blocked(path: Path, rows: list[AuditRow]) -> None:
+    """Audit a blocked day; raw and quarantine stay exactly as they were."""
+    with connect(path) as con:
+        ensure_schema(con)
+        con.execute("begin")
+        _insert_audit(con, rows)
+        con.execute("commit")
+
+
+def load_day(
+    path: Path,
+    source: str,
+    ds: date,
+    good: dict[str, pa.Table],
+    rejected: pa.Table,
+    audit: list[AuditRow],
+) -> None:
+    """Replace (source, ds) in raw and quarantine and append the audit rows, atomically."""
+    with connect(path) as con:
+        ensure_schema(con)
+        con.execute("begin")
+        try:
+            for spec in tables_of(source):
+                con.execute(f"delete from raw.{spec.raw_name} where ds = ?", [ds])
+                batch = good[spec.table]
+                if batch.num_rows:
+                    con.register("batch", batch)
+                    con.execute(
+                        f"insert into raw.{spec.raw_name} by name "
+                        "select *, ?::date as ds from batch",
+                        [ds],
+                    )
+                    con.unregister("batch")
+            con.execute(
+                "delete from quarantine.rejected_rows where source = ? and ds = ?", [source, ds]
+            )
+            if rejected.num_rows:
+                con.register("rejected", rejected)
+                con.execute("insert into quarantine.rejected_rows by name select * from rejected")
+                con.unregister("rejected")
+            _insert_audit(con, audit)
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise

@@ -1,0 +1,1 @@
+"""Privacy: replace personal data by pseudonyms before anything leaves extraction."""

@@ -1,0 +1,118 @@
+"""Replace personal data by a keyed pseudonym, after deriving what the marts need from it.
+
+The warehouse needs to know that two visits are the same person, and that person's sex, birth
+year and county of residence (for in-county rates); it needs no name, phone or ID number. So the
+resident ID is read once, here: its validity and attributes are derived (GB 11643 via
+`stdnum.cn.ric`; sex from the 17th digit, odd = male), then it is replaced by
+HMAC-SHA256(key, upper-cased ID). The key is a secret (Airflow connection `yilian_pseudonym_key`,
+or env YILIAN_PSEUDONYM_KEY) so a pseudonym cannot be reversed by hashing every possible ID, and
+the same key in every source makes the same person the same pseudonym everywhere.
+An invalid ID gets no pseudonym (patient_key null, resident_id_valid false): hashing a typo would
+invent a person; validation quarantines the row instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import hmac
+import os
+from datetime import date
+
+import pandas as pd
+from stdnum.cn import ric
+from stdnum.exceptions import ValidationError
+
+from yilian.extract.connections import connection
+from yilian.extract.tables import PATIENT_COLUMNS, PII_COLUMNS, TableSpec
+
+KEY_CONN_ID = "yilian_pseudonym_key"
+KEY_ENV = "YILIAN_PSEUDONYM_KEY"
+MIN_KEY_LENGTH = 16
+
+
+class PseudonymKeyError(RuntimeError):
+    """No usable pseudonym key: ingestion must stop rather than fall back to a known key."""
+
+
+def pseudonym_key() -> bytes:
+    """The secret key: Airflow connection `yilian_pseudonym_key` (password), else the env var."""
+    conn = connection(KEY_CONN_ID)
+    secret = (conn.password if conn is not None else None) or os.environ.get(KEY_ENV, "")
+    if not secret:
+        raise PseudonymKeyError(
+            f"no pseudonym key: set the password of Airflow connection {KEY_CONN_ID!r} or "
+            f"the environment variable {KEY_ENV}; there is deliberately no default"
+        )
+    if len(secret) < MIN_KEY_LENGTH:
+        raise PseudonymKeyError(
+            f"the pseudonym key is shorter than {MIN_KEY_LENGTH} characters; use a random secret"
+        )
+    return secret.encode()
+
+
+@functools.cache
+def _division_existed(division: str, birth_year: int) -> bool:
+    """Was `division` a GB/T 2260 code when someone born in `birth_year` got the number?
+
+    stdnum's lookup is the slow part of `ric.validate` (a database walk per call); a region
+    has a few hundred (division, year) pairs, so it is asked once per pair.
+    """
+    try:
+        ric.get_birth_place(f"{division}{birth_year}0101" + "0000")
+    except ValidationError:
+        return False
+    return True
+
+
+def valid_resident_id(number: str) -> bool:
+    """GB 11643 validity, as `stdnum.cn.ric.validate` checks it (length, digits, check
+    character, birth date, division code), with the division lookup cached."""
+    if len(number) != 18 or not number[:17].isdigit():
+        return False
+    if number[17] != ric.calc_check_digit(number):
+        return False
+    try:
+        born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    except ValueError:
+        return False
+    return _division_existed(number[:6], born.year)
+
+
+def _attributes(
+    resident_id: str, key: bytes
+) -> tuple[str | None, str | None, int | None, str | None, bool]:
+    """(patient_key, sex, birth_year, county_code, valid) for one upper-cased resident ID."""
+    if not valid_resident_id(resident_id):
+        return None, None, None, None, False
+    sex = "M" if int(resident_id[16]) % 2 == 1 else "F"
+    digest = hmac.new(key, resident_id.encode(), hashlib.sha256).hexdigest()
+    return digest, sex, int(resident_id[6:10]), resident_id[:6], True
+
+
+def pseudonymise(frame: pd.DataFrame, spec: TableSpec, key: bytes) -> pd.DataFrame:
+    """The landing frame: contract columns only, personal data replaced by PATIENT_COLUMNS.
+
+    Columns the contract does not name are dropped (they could hold personal data under a new
+    name); the caller reports them so validation can block on the schema drift.
+    """
+    out = frame.copy()
+    if spec.has_patient and "patient_id_no" in out.columns:
+        ids = out["patient_id_no"].astype("string").str.strip().str.upper()
+        lookup = {rid: _attributes(rid, key) for rid in ids.dropna().unique()}
+        missing: tuple[None, None, None, None, bool] = (None, None, None, None, False)
+        derived = [lookup.get(rid, missing) if not pd.isna(rid) else missing for rid in ids]
+        block = pd.DataFrame(
+            derived, columns=[name for name, _ in PATIENT_COLUMNS], index=out.index
+        )
+        for name, kind in PATIENT_COLUMNS:
+            dtype = {"string": "string", "int": "Int64", "bool": "boolean"}[kind]
+            out[name] = block[name].astype(dtype)
+    out = out.drop(columns=[c for c in PII_COLUMNS if c in out.columns])
+    return out[[c for c in spec.column_names if c in out.columns]]
+
+
+def unknown_columns(frame: pd.DataFrame, spec: TableSpec) -> list[str]:
+    """Columns a source delivered that the contract does not know (never landed)."""
+    known = set(spec.source_columns) | set(PII_COLUMNS)
+    return [c for c in frame.columns if c not in known]

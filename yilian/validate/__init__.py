@@ -1,0 +1,1 @@
+"""Validation: Great Expectations suites decide which landed rows may enter the warehouse."""
