@@ -84,7 +84,7 @@ def yilian_marts() -> None:
         execution_config=ExecutionConfig(
             execution_mode=ExecutionMode.WATCHER, invocation_mode=InvocationMode.DBT_RUNNER
         ),
-        render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, emit_datasets=False),
+        render_config=RenderConfig(load_method=LoadMode.AUTOMATIC, emit_datasets=False),
         operator_args={
             "install_deps": False,
             "vars": marts_dag.DBT_VARS_TEMPLATE,

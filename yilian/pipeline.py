@@ -8,12 +8,13 @@ folder; the marts DAG then builds, tests and publishes the warehouse for BI.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -104,6 +105,34 @@ def run_dag(dag_id: str, business_day: date, conf: dict | None = None) -> DagRun
     return DagRunResult(dag_id, business_day, state, time.monotonic() - started)
 
 
+@contextlib.contextmanager
+def console_to(log_path: Path | None) -> Iterator[Callable[[str], None]]:
+    """Send everything written to stdout/stderr (Airflow's and dbt's task logs) to `log_path`,
+    and yield a `progress` function that still reaches the terminal's stderr.
+
+    Works at the file-descriptor level, since Airflow's loggers keep their own handles on the
+    streams they were configured with.
+    """
+    if log_path is None:
+        yield lambda line: print(line, file=sys.stderr, flush=True)
+        return
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
+    with open(log_path, "wb") as log:
+        for fd in saved:
+            os.dup2(log.fileno(), fd)
+        try:
+            yield lambda line: os.write(saved[2], (line + "\n").encode())
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for fd, original in saved.items():
+                os.dup2(original, fd)
+                os.close(original)
+
+
 def run_pipeline(
     days: list[date],
     config,
@@ -171,7 +200,14 @@ def run_main_job(config, days: int) -> int:
     os.environ["YILIAN_POPULATION_SCALE"] = str(config.scale)
     business_days = [config.start + timedelta(days=i) for i in range(days)]
     started = time.monotonic()
-    result = run_pipeline(business_days, config)
+    log_path = data.reports_dir / "main_job.log"
+    print(
+        f"yilian run: {days} day(s) from {config.start} at scale {config.scale}; "
+        f"Airflow and dbt logs go to {log_path}",
+        file=sys.stderr,
+    )
+    with console_to(log_path) as progress:
+        result = run_pipeline(business_days, config, progress)
     if result.failed:
         for run in result.failed:
             print(
