@@ -41,6 +41,7 @@ monthly as (
 )
 select
     region.county_name as county,
+    region.county_name_en as county_en,
     monthly.visits,
     monthly.primary_care_visits / nullif(monthly.visits, 0) as primary_care_share,
     monthly.resident_visits_in_county / nullif(monthly.resident_visits, 0) as in_county_rate,
@@ -64,7 +65,10 @@ class Report:
 
 def county_summary(published_db: Path) -> pd.DataFrame:
     with duckdb.connect(str(published_db), read_only=True) as con:
-        return con.execute(COUNTY_SUMMARY_SQL).df()
+        summary = con.execute(COUNTY_SUMMARY_SQL).df()
+    counts = ["visits", "referrals_up", "referrals_down", "remote_reads"]
+    summary[counts] = summary[counts].astype("Int64")
+    return summary
 
 
 def format_summary(summary: pd.DataFrame) -> str:
@@ -98,8 +102,8 @@ def _charts(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
             index="date", columns="direction", values="referrals", fill_value=0
         )
         figure, axis = plt.subplots(figsize=(8, 3.5))
-        pivot.plot.bar(stacked=True, ax=axis)
-        axis.set_xticklabels([d.strftime("%m-%d") for d in pivot.index], rotation=0)
+        pivot.index = [day.strftime("%m-%d") for day in pivot.index]
+        pivot.plot.bar(stacked=True, ax=axis, rot=0)
         axis.set_ylabel("referral orders")
         axis.set_title("Referral flows by direction")
         charts.append(("Referral flows by direction", _png(figure)))
@@ -119,12 +123,12 @@ def _charts(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
         plt.close(figure)
 
     connectivity = con.execute(
-        "select date, county_name, connectivity_rate from marts.mart_interoperability_daily "
+        "select date, county_name_en, connectivity_rate from marts.mart_interoperability_daily "
         "join marts.dim_region using (county_code) order by date"
     ).df()
     if not connectivity.empty:
         pivot = connectivity.pivot_table(
-            index="date", columns="county_name", values="connectivity_rate"
+            index="date", columns="county_name_en", values="connectivity_rate"
         )
         figure, axis = plt.subplots(figsize=(8, 3.5))
         pivot.plot(ax=axis, marker="o")
