@@ -239,6 +239,8 @@ def run_ui(port: int) -> int:
     prepare_environment(data)
     prepare_airflow()
     os.environ["AIRFLOW__API__PORT"] = str(port)
+    # standalone starts its components as `airflow ...` subprocesses found on PATH
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     home = os.environ["AIRFLOW_HOME"]
     with serve_imaging(data, token=os.environ["YILIAN_IMAGING_TOKEN"]) as base_url:
         os.environ["AIRFLOW_CONN_YILIAN_IMAGING"] = _imaging_connection(base_url)
