@@ -195,7 +195,9 @@ def test_dbt_seeds_agree_with_the_simulator() -> None:
     regions = pd.read_csv(
         SEEDS / "ref_regions.csv", dtype={"county_code": str, "prefecture_code": str}
     )
-    seeded = dict(zip(regions["county_code"], regions["base_resident_population"], strict=True))
+    ours = regions[regions["prefecture_code"] == PREFECTURE_CODE]
+    seeded = dict(zip(ours["county_code"], ours["base_resident_population"], strict=True))
     simulated = {c.code: c.population for c in build_region(SimulationConfig()).counties}
     assert seeded == simulated
-    assert set(regions["prefecture_code"]) == {PREFECTURE_CODE}
+    project = (SEEDS.parent / "dbt_project.yml").read_text(encoding="utf-8")
+    assert f'region_prefecture_code: "{PREFECTURE_CODE}"' in project
