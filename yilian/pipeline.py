@@ -144,6 +144,8 @@ def run_pipeline(
 
     data = paths()
     prepare_environment(data)
+    # the marts scale the reference populations like the simulated region's volumes
+    os.environ["YILIAN_POPULATION_SCALE"] = str(config.scale)
     progress(f"simulating {len(days)} day(s) at scale {config.scale} into {data.sim_dir}")
     simulate_days(config, days, data, progress=progress)
     progress("preparing Airflow (metadata DB, pool, DAG serialisation)")
@@ -197,7 +199,6 @@ def run_main_job(config, days: int) -> int:
 
     data = paths()
     reset_runtime_data(data)
-    os.environ["YILIAN_POPULATION_SCALE"] = str(config.scale)
     business_days = [config.start + timedelta(days=i) for i in range(days)]
     started = time.monotonic()
     log_path = data.reports_dir / "main_job.log"

@@ -161,7 +161,7 @@ def _referrals_daily(ref: pd.DataFrame, facilities: pd.DataFrame, as_of: datetim
     df["hours_to_accept"] = (hours / 3600).where(df["accepted"])
     out = (
         df.rename(columns={"from_alliance_id": "alliance_id", "from_county_code": "county_code"})
-        .groupby(["date", "alliance_id", "county_code", "direction"], as_index=False)
+        .groupby(["date", "alliance_id", "county_code", "direction"], as_index=False, dropna=False)
         .agg(
             referrals=("sent_at", "size"),
             accepted=("accepted", "sum"),
@@ -179,8 +179,11 @@ def _remote_diagnosis_daily(reads: pd.DataFrame, as_of: datetime) -> pd.DataFram
     ).dt.total_seconds() / 60
     df["turnaround"] = minutes.where(reported)
     df["reported"] = reported
+    # The imaging cloud names the reader only on the signed report: an unreported read has no
+    # observable reading facility (null, as in the mart), and null keys keep their rows.
+    df["reading_facility_code"] = df["reading_facility_code"].where(reported, None)
     df["within"] = reported & (df["turnaround"] <= df["modality"].map(TURNAROUND_TARGET_MINUTES))
-    grouped = df.groupby(["date", "modality", "reading_facility_code"])
+    grouped = df.groupby(["date", "modality", "reading_facility_code"], dropna=False)
     out = grouped.agg(
         reads=("modality", "size"),
         reads_reported=("reported", "sum"),
