@@ -29,7 +29,7 @@ test: lint
 	.venv/bin/pytest $(PYTEST_ARGS)
 
 test-quick: lint
-	.venv/bin/pytest -m "not e2e" $(PYTEST_ARGS)
+	.venv/bin/pytest -m "not e2e and not slow" $(PYTEST_ARGS)
 
 ui: setup
 	.venv/bin/yilian ui

@@ -234,7 +234,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     """Every benchmark: simulator, ingestion per stage (beside DuckDB alone), nightly dbt build."""
     from yilian.bench import run_all
 
-    run_all(tuple(args.scales))
+    run_all(tuple(args.scales), history_days=args.history_days)
     return 0
 
 
@@ -311,6 +311,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench_all = add("bench", cmd_bench)
     bench_all.add_argument(
         "scales", nargs="*", type=_scale, default=[1.0, 10.0], help="scales to measure (1 10)"
+    )
+    bench_all.add_argument(
+        "--history-days",
+        type=_positive_int,
+        default=30,
+        help="days of history before the night compared with night 2 (30)",
     )
     return parser
 

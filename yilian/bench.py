@@ -1,0 +1,365 @@
+"""Every benchmark in one run: `yilian bench` / `make bench` / `python -m yilian.bench`.
+
+(a) the simulator, (b) ingestion stage by stage, (c) the nightly incremental `dbt build` beside
+the time DuckDB alone needs to read the raw rows, (d) whether a night costs the same after a
+month of history as after one day (DESIGN.md promises it does). Everything runs in a temporary
+YILIAN_DATA_DIR with a fresh pseudonym key and imaging token, so the user's data/ and secrets are
+never touched. Figures only: timings vary by machine, so nothing here asserts on them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import secrets
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from yilian.settings import paths
+
+SOURCES = ("hospital", "imaging", "prescriptions")  # hospital first: it loads the facility master
+HISTORY_SCALE = 1.0
+DEFAULT_HISTORY_DAYS = 30
+CONNECTION_VARS = ("AIRFLOW_CONN_YILIAN_HOSPITAL", "AIRFLOW_CONN_YILIAN_PRESCRIPTIONS_DROP")
+
+
+@contextmanager
+def _environ(values: Mapping[str, str | None]) -> Iterator[None]:
+    """Set (or, for None, unset) variables for the block and restore them after."""
+    saved = {key: os.environ.get(key) for key in values}
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+@contextmanager
+def scratch(root: Path) -> Iterator[None]:
+    """Data, Airflow home, secrets and source connections of a throw-away installation."""
+    from yilian.airflow_env import airflow_env
+
+    installation = {
+        "YILIAN_DATA_DIR": str(root / "data"),
+        "AIRFLOW_HOME": str(root / "airflow"),
+        "YILIAN_PSEUDONYM_KEY": secrets.token_hex(32),
+        "YILIAN_IMAGING_TOKEN": secrets.token_urlsafe(24),
+        "AIRFLOW_CONN_YILIAN_IMAGING": None,  # set per region, to its own server
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",  # keep the figures readable
+        **dict.fromkeys(CONNECTION_VARS),  # the simulator's defaults, never a real system
+    }
+    with _environ(installation), _environ(airflow_env()):
+        yield
+
+
+# --- (c)/(d): a simulated region ingested night by night ----------------------------------------
+
+
+@dataclass(frozen=True)
+class DbtRun:
+    """One `dbt build`, run in its own process so its peak RSS is dbt's alone."""
+
+    seconds: float
+    node_seconds: float
+    peak_mib: float
+    summary: str
+    success: bool
+
+
+@dataclass(frozen=True)
+class DuckDBFloor:
+    """DuckDB alone reading raw tables into Arrow: what no dbt run can beat."""
+
+    night_rows: int
+    night_seconds: float
+    all_rows: int
+    all_seconds: float
+
+
+@dataclass
+class Night:
+    day: date
+    ingest_seconds: float
+    build: DbtRun
+    floor: DuckDBFloor
+
+
+@dataclass
+class Region:
+    """A simulated region in a scratch directory, its imaging API served for the block."""
+
+    scale: float
+    root: Path
+    simulated: list[date] = field(default_factory=list)
+
+    @property
+    def config(self) -> Any:
+        from yilian.simulator.config import SimulationConfig
+
+        return SimulationConfig(scale=self.scale)
+
+    def day(self, number: int) -> date:
+        """The business day `number` (1-based) of the simulation."""
+        return self.config.start + timedelta(days=number - 1)
+
+    def simulate(self, last: int) -> float:
+        """Write the days up to day `last` not written yet; returns seconds."""
+        from yilian.simulator.run import simulate_days
+
+        first = len(self.simulated) + 1
+        days = [self.day(n) for n in range(first, last + 1)]
+        started = time.perf_counter()
+        simulate_days(self.config, days, paths())
+        self.simulated += days
+        return time.perf_counter() - started
+
+    def ingest(self, day: date) -> float:
+        """extract → pseudonymise_and_land → validate → load for every source; returns seconds."""
+        from yilian import ingest
+
+        started = time.perf_counter()
+        for source in SOURCES:
+            ingest.run_day(source, day, f"bench_{day}")
+        return time.perf_counter() - started
+
+    def build(self, day: date | None = None) -> DbtRun:
+        """Full build (day None) or the nightly incremental build of `day`, in a child process."""
+        ctx = mp.get_context("spawn")
+        queue = ctx.Queue()
+        target = str(self.root / "dbt_target")  # keeps dbt_project/target out of the bench
+        child = ctx.Process(target=_dbt_child, args=(day, self.scale, target, queue))
+        child.start()
+        run = queue.get()
+        child.join()
+        return run
+
+    def night(self, number: int) -> Night:
+        """Ingest day `number`, then time its incremental build and DuckDB's floor."""
+        day = self.day(number)
+        ingest_seconds = self.ingest(day)
+        return Night(day, ingest_seconds, self.build(day), duckdb_floor(day))
+
+
+@contextmanager
+def region(scale: float) -> Iterator[Region]:
+    """A scratch installation with the region's imaging API served on a free port."""
+    from yilian.simulator.sources.imaging_api import serve_imaging
+
+    with (
+        tempfile.TemporaryDirectory(prefix=f"yilian-bench-{scale:g}-") as tmp,
+        scratch(Path(tmp)),
+        serve_imaging(paths(), token=os.environ["YILIAN_IMAGING_TOKEN"]) as base_url,
+        _environ({"AIRFLOW_CONN_YILIAN_IMAGING": _imaging_connection(base_url)}),
+    ):
+        yield Region(scale, Path(tmp))
+
+
+def _imaging_connection(base_url: str) -> str:
+    """The Airflow connection (JSON form) the imaging extractor resolves."""
+    from urllib.parse import urlsplit
+
+    url = urlsplit(base_url)
+    return json.dumps(
+        {
+            "conn_type": "http",
+            "host": url.hostname,
+            "port": url.port,
+            "schema": url.path.strip("/"),
+            "password": os.environ["YILIAN_IMAGING_TOKEN"],
+        }
+    )
+
+
+def _peak_rss_mib() -> float:
+    """This process's own peak RSS. Linux keeps ru_maxrss across exec, so a spawned child would
+    report its parent's peak if larger; VmHWM starts afresh with the new program."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")  # not Linux: no honest per-program figure
+
+
+def _dbt_child(day: date | None, scale: float, target: str, out: Any) -> None:
+    """Child process: import dbt before the clock starts (a fixed cost), then build quietly
+    (errors still print)."""
+    import dbt.cli.main  # noqa: F401
+
+    os.environ["DBT_QUIET"] = "True"
+
+    from yilian.warehouse import build
+
+    started = time.perf_counter()
+    result = build(
+        ds=day,
+        full_refresh=day is None,
+        population_scale=scale,
+        target_path=target,
+        raise_on_failure=False,
+    )
+    seconds = time.perf_counter() - started
+    peak_mib = _peak_rss_mib()
+    failures = "; ".join(f"{n.unique_id}: {n.message}" for n in result.failures[:3])
+    summary = result.summary() + (f" FAILED: {failures or result.exception}" if failures else "")
+    node_seconds = sum(n.execution_time for n in result.nodes)
+    out.put(DbtRun(seconds, node_seconds, peak_mib, summary, result.success))
+
+
+def duckdb_floor(day: date) -> DuckDBFloor:
+    """Read the night's raw partition, then every raw row, into Arrow with DuckDB alone."""
+    import duckdb
+
+    with duckdb.connect(str(paths().warehouse), read_only=True) as con:
+        tables = [
+            name
+            for (name,) in con.sql(
+                "select table_name from information_schema.tables where table_schema = 'raw'"
+            ).fetchall()
+        ]
+
+        def scan(where: str) -> tuple[int, float]:
+            started = time.perf_counter()
+            rows = sum(
+                con.sql(f'select * from raw."{t}" {where}').to_arrow_table().num_rows
+                for t in tables
+            )
+            return rows, time.perf_counter() - started
+
+        night_rows, night_seconds = scan(f"where ds = date '{day.isoformat()}'")
+        all_rows, all_seconds = scan("")
+    return DuckDBFloor(night_rows, night_seconds, all_rows, all_seconds)
+
+
+def _print_build(label: str, run: DbtRun) -> None:
+    status = "" if run.success else "  (FAILED)"
+    print(
+        f"  {label:<36}{run.seconds:>8.1f} s  (dbt nodes {run.node_seconds:6.1f} s)  "
+        f"peak RSS {run.peak_mib:6.0f} MiB{status}"
+    )
+    if not run.success:
+        print(f"    {run.summary}")
+
+
+def _print_floor(floor: DuckDBFloor) -> None:
+    print(
+        f"  {'DuckDB floor: night partition':<36}{floor.night_seconds:>8.2f} s  "
+        f"({floor.night_rows:,} raw rows)"
+    )
+    print(
+        f"  {'DuckDB floor: every raw row':<36}{floor.all_seconds:>8.2f} s  "
+        f"({floor.all_rows:,} raw rows)"
+    )
+
+
+def nightly(r: Region) -> Night:
+    """(c): day 1 ingested and fully built, then night 2 timed."""
+    print(f"\n[c] nightly dbt build, scale {r.scale:g}")
+    print(f"  {'simulate days 1-2':<36}{r.simulate(2):>8.1f} s")
+    print(f"  {'ingest day 1 (3 sources)':<36}{r.ingest(r.day(1)):>8.1f} s")
+    _print_build("full build after day 1", r.build())
+    night = r.night(2)
+    print(f"  {'ingest day 2 (3 sources)':<36}{night.ingest_seconds:>8.1f} s")
+    _print_build(f"nightly incremental build, {night.day}", night.build)
+    _print_floor(night.floor)
+    return night
+
+
+def history(r: Region, days: int, night2: Night) -> Night:
+    """(d): `days` days of history, a full build, then night `days + 1` beside night 2.
+
+    Continues the region of (c), whose warehouse already holds days 1-2 built.
+    """
+    print(f"\n[d] history independence, scale {r.scale:g}, {days} days of history")
+    print(f"  {f'simulate up to day {days + 1}':<36}{r.simulate(days + 1):>8.1f} s")
+    if days > 2:
+        started = time.perf_counter()
+        for number in range(3, days + 1):
+            r.ingest(r.day(number))
+        print(f"  {f'ingest days 3-{days}':<36}{time.perf_counter() - started:>8.1f} s")
+        _print_build(f"full build after day {days}", r.build())
+    night = r.night(days + 1)
+    print(f"  {f'ingest day {days + 1} (3 sources)':<36}{night.ingest_seconds:>8.1f} s")
+    _print_build(f"nightly incremental build, {night.day}", night.build)
+    _print_floor(night.floor)
+    ratio = night.build.seconds / night2.build.seconds
+    print(
+        f"  night {days + 1} vs night 2: {night.build.seconds:.1f} s vs "
+        f"{night2.build.seconds:.1f} s, ratio {ratio:.2f} "
+        f"(dbt nodes {night.build.node_seconds:.1f} s vs {night2.build.node_seconds:.1f} s)"
+    )
+    return night
+
+
+# --- the one command ----------------------------------------------------------------------------
+
+
+def simulator_section(scales: tuple[float, ...]) -> None:
+    from yilian.simulator.bench import run_benchmark
+
+    print("\n[a] simulator: one day generated per scale")
+    run_benchmark(scales)
+
+
+def ingestion_section(scales: tuple[float, ...]) -> None:
+    """The ingestion engineer's benchmark, in a scratch installation of its own."""
+    print("\n[b] ingestion: one day per scale, stage by stage, beside DuckDB reading the day")
+    try:
+        from yilian.ingest_bench import run_benchmark
+    except ImportError:
+        print("  skipped: yilian.ingest_bench is not installed in this checkout")
+        return
+    with tempfile.TemporaryDirectory(prefix="yilian-bench-ingest-") as tmp, scratch(Path(tmp)):
+        # It makes its scratch directories with mkdtemp and keeps them; put them inside ours.
+        saved, tempfile.tempdir = tempfile.tempdir, tmp
+        try:
+            with _environ({"YILIAN_IMAGING_URL": None}):
+                run_benchmark(scales)
+        finally:
+            tempfile.tempdir = saved
+
+
+def run_all(
+    scales: tuple[float, ...] = (1.0, 10.0), history_days: int = DEFAULT_HISTORY_DAYS
+) -> None:
+    """Print every benchmark, labelled [a] to [d]; (d) runs at scale 1 whatever `scales`."""
+    started = time.perf_counter()
+    simulator_section(scales)
+    ingestion_section(scales)
+    for scale in scales:
+        with region(scale) as r:
+            night = nightly(r)
+            if scale == HISTORY_SCALE:
+                history(r, history_days, night)
+    if HISTORY_SCALE not in scales:
+        with region(HISTORY_SCALE) as r:
+            history(r, history_days, nightly(r))
+    print(f"\nbench finished in {time.perf_counter() - started:.0f} s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scales", type=float, nargs="+", default=[1.0, 10.0])
+    parser.add_argument("--history-days", type=int, default=DEFAULT_HISTORY_DAYS)
+    args = parser.parse_args()
+    run_all(tuple(args.scales), args.history_days)
+
+
+if __name__ == "__main__":
+    main()
