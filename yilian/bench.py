@@ -10,7 +10,6 @@ never touched. Figures only: timings vary by machine, so nothing here asserts on
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing as mp
 import os
 import secrets
@@ -23,6 +22,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from yilian.ingest_bench import peak_rss_mib
+from yilian.pipeline import imaging_connection
 from yilian.settings import paths
 
 SOURCES = ("hospital", "imaging", "prescriptions")  # hospital first: it loads the facility master
@@ -165,36 +166,9 @@ def region(scale: float) -> Iterator[Region]:
         tempfile.TemporaryDirectory(prefix=f"yilian-bench-{scale:g}-") as tmp,
         scratch(Path(tmp)),
         serve_imaging(paths(), token=os.environ["YILIAN_IMAGING_TOKEN"]) as base_url,
-        _environ({"AIRFLOW_CONN_YILIAN_IMAGING": _imaging_connection(base_url)}),
+        _environ({"AIRFLOW_CONN_YILIAN_IMAGING": imaging_connection(base_url)}),
     ):
         yield Region(scale, Path(tmp))
-
-
-def _imaging_connection(base_url: str) -> str:
-    """The Airflow connection (JSON form) the imaging extractor resolves."""
-    from urllib.parse import urlsplit
-
-    url = urlsplit(base_url)
-    return json.dumps(
-        {
-            "conn_type": "http",
-            "host": url.hostname,
-            "port": url.port,
-            "schema": url.path.strip("/"),
-            "password": os.environ["YILIAN_IMAGING_TOKEN"],
-        }
-    )
-
-
-def _peak_rss_mib() -> float:
-    """This process's own peak RSS. Linux keeps ru_maxrss across exec, so a spawned child would
-    report its parent's peak if larger; VmHWM starts afresh with the new program."""
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")  # not Linux: no honest per-program figure
 
 
 def _dbt_child(day: date | None, scale: float, target: str, out: Any) -> None:
@@ -215,7 +189,7 @@ def _dbt_child(day: date | None, scale: float, target: str, out: Any) -> None:
         raise_on_failure=False,
     )
     seconds = time.perf_counter() - started
-    peak_mib = _peak_rss_mib()
+    peak_mib = peak_rss_mib()
     failures = "; ".join(f"{n.unique_id}: {n.message}" for n in result.failures[:3])
     summary = result.summary() + (f" FAILED: {failures or result.exception}" if failures else "")
     node_seconds = sum(n.execution_time for n in result.nodes)
@@ -318,13 +292,10 @@ def simulator_section(scales: tuple[float, ...]) -> None:
 
 
 def ingestion_section(scales: tuple[float, ...]) -> None:
-    """The ingestion engineer's benchmark, in a scratch installation of its own."""
+    """The ingestion benchmark (yilian.ingest_bench), in a scratch installation of its own."""
     print("\n[b] ingestion: one day per scale, stage by stage, beside DuckDB reading the day")
-    try:
-        from yilian.ingest_bench import run_benchmark
-    except ImportError:
-        print("  skipped: yilian.ingest_bench is not installed in this checkout")
-        return
+    from yilian.ingest_bench import run_benchmark
+
     with tempfile.TemporaryDirectory(prefix="yilian-bench-ingest-") as tmp, scratch(Path(tmp)):
         # It makes its scratch directories with mkdtemp and keeps them; put them inside ours.
         saved, tempfile.tempdir = tempfile.tempdir, tmp

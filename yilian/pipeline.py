@@ -153,7 +153,7 @@ def run_pipeline(
 
     result = PipelineResult()
     with serve_imaging(data, token=os.environ["YILIAN_IMAGING_TOKEN"]) as base_url:
-        os.environ["AIRFLOW_CONN_YILIAN_IMAGING"] = _imaging_connection(base_url)
+        os.environ["AIRFLOW_CONN_YILIAN_IMAGING"] = imaging_connection(base_url)
         for day in days:
             for dag_id in SOURCE_DAGS:
                 run = run_dag(dag_id, day)
@@ -167,7 +167,8 @@ def run_pipeline(
     return result
 
 
-def _imaging_connection(base_url: str) -> str:
+def imaging_connection(base_url: str) -> str:
+    """The Airflow connection (JSON form) the imaging extractor resolves for `base_url`."""
     import json
     from urllib.parse import urlsplit
 
@@ -244,7 +245,7 @@ def run_ui(port: int) -> int:
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     home = os.environ["AIRFLOW_HOME"]
     with serve_imaging(data, token=os.environ["YILIAN_IMAGING_TOKEN"]) as base_url:
-        os.environ["AIRFLOW_CONN_YILIAN_IMAGING"] = _imaging_connection(base_url)
+        os.environ["AIRFLOW_CONN_YILIAN_IMAGING"] = imaging_connection(base_url)
         print(
             f"Airflow UI: http://localhost:{port}  (user admin; password in "
             f"{home}/simple_auth_manager_passwords.json.generated once it starts)\n"
