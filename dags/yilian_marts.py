@@ -19,7 +19,7 @@ day are built once every feed of that day is in.
 4. **docs** — the dbt docs site in `reports/dbt_docs/`.
 
 Writers to the DuckDB file share the pool `yilian_duckdb` (one slot). Full rebuild by hand:
-`yilian build --full-refresh`.
+`yilian build --full-refresh` (or `--day YYYY-MM-DD` for chosen days).
 """
 
 from __future__ import annotations

@@ -230,6 +230,22 @@ def cmd_ui(args: argparse.Namespace) -> int:
     return run_ui(args.port)
 
 
+def cmd_build(args: argparse.Namespace) -> int:
+    """Run `dbt build` on the warehouse by hand: some business days, or a full refresh."""
+    from yilian.marts_dag import population_scale
+    from yilian.warehouse import DbtError, build
+
+    try:
+        result = build(
+            args.day or None, full_refresh=args.full_refresh, population_scale=population_scale()
+        )
+    except DbtError as error:
+        print(f"yilian: {error}", file=sys.stderr)
+        return 1
+    print(result.summary())
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Every benchmark: simulator, ingestion per stage (beside DuckDB alone), nightly dbt build."""
     from yilian.bench import run_all
@@ -307,6 +323,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     ui = add("ui", cmd_ui)
     ui.add_argument("--port", type=_port, default=8080, help="web server port (8080)")
+
+    build = add("build", cmd_build)
+    build.add_argument(
+        "--day", type=_day, action="append", default=[], help="business day to rebuild; repeatable"
+    )
+    build.add_argument(
+        "--full-refresh", action="store_true", help="rebuild every model from all of raw"
+    )
 
     bench_all = add("bench", cmd_bench)
     bench_all.add_argument(

@@ -42,7 +42,7 @@ def test_cli_lists_the_main_commands() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "yilian.cli", "--help"], capture_output=True, text=True, check=True
     ).stdout
-    for command in ("run", "simulate", "serve-imaging", "truth", "faults", "ui", "bench"):
+    for command in ("run", "simulate", "serve-imaging", "truth", "faults", "ui", "build", "bench"):
         assert re.search(rf"\b{command}\b", out), command
 
 
