@@ -90,19 +90,27 @@ def logical_date(business_day: date) -> datetime:
     return pendulum.datetime(business_day.year, business_day.month, business_day.day, tz=LOCAL_TZ)
 
 
-def run_dag(dag_id: str, business_day: date, conf: dict | None = None) -> DagRunResult:
-    """Run one DAG for one business day through Airflow, in this process."""
+def load_dags() -> dict:
+    """Parse the project's DAG folder once; every run of the main job reuses the result."""
     from airflow.dag_processing.dagbag import DagBag
 
     from yilian.settings import PROJECT_ROOT
 
-    dag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"), safe_mode=False).get_dag(dag_id)
-    if dag is None:
-        raise RuntimeError(f"DAG {dag_id} not found in {PROJECT_ROOT / 'dags'}")
+    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"), safe_mode=False)
+    missing = {*SOURCE_DAGS, MARTS_DAG} - set(bag.dags)
+    if missing:
+        raise RuntimeError(
+            f"DAGs {sorted(missing)} not found in {PROJECT_ROOT / 'dags'}: {bag.import_errors}"
+        )
+    return bag.dags
+
+
+def run_dag(dag, business_day: date, conf: dict | None = None) -> DagRunResult:
+    """Run one DAG for one business day through Airflow, in this process."""
     started = time.monotonic()
     dag_run = dag.test(logical_date=logical_date(business_day), run_conf=conf)
     state = str(getattr(dag_run, "state", "failed"))
-    return DagRunResult(dag_id, business_day, state, time.monotonic() - started)
+    return DagRunResult(dag.dag_id, business_day, state, time.monotonic() - started)
 
 
 @contextlib.contextmanager
@@ -151,17 +159,18 @@ def run_pipeline(
     progress("preparing Airflow (metadata DB, pool, DAG serialisation)")
     prepare_airflow()
 
+    dags = load_dags()
     result = PipelineResult()
     with serve_imaging(data, token=os.environ["YILIAN_IMAGING_TOKEN"]) as base_url:
         os.environ["AIRFLOW_CONN_YILIAN_IMAGING"] = imaging_connection(base_url)
         for day in days:
             for dag_id in SOURCE_DAGS:
-                run = run_dag(dag_id, day)
+                run = run_dag(dags[dag_id], day)
                 result.runs.append(run)
                 progress(f"{day}  {dag_id:<22} {run.state:<8} {run.seconds:5.1f}s")
     # The scheduler starts the marts when all three source Assets are updated; here they run
     # once, after the last night, for every day loaded.
-    run = run_dag(MARTS_DAG, days[-1], conf={"days": [day.isoformat() for day in days]})
+    run = run_dag(dags[MARTS_DAG], days[-1], conf={"days": [day.isoformat() for day in days]})
     result.runs.append(run)
     progress(f"{days[-1]}  {MARTS_DAG:<22} {run.state:<8} {run.seconds:5.1f}s")
     return result
