@@ -31,8 +31,10 @@ from yilian.airflow_env import airflow_env  # noqa: E402  (needs the variables a
 
 os.environ.update(airflow_env())  # override anything the developer exported
 
+from yilian_sim.config import FaultSpec, SimulationConfig  # noqa: E402
+from yilian_sim.layout import Layout  # noqa: E402
+
 from yilian.settings import paths  # noqa: E402
-from yilian.simulator.config import FaultSpec, SimulationConfig  # noqa: E402
 
 START = date(2026, 11, 1)
 SCALE = 0.02
@@ -79,9 +81,9 @@ class Region:
         return SimulationConfig(scale=self.scale, start=START, faults=self.faults)
 
     def simulate(self, days: int | list[date]):
-        from yilian.simulator.run import simulate_days
+        from yilian_sim.run import simulate_days
 
-        result = simulate_days(self.config, days, paths())
+        result = simulate_days(self.config, days, Layout(paths().sim_dir))
         self.written.extend(sorted(result.rows))
         return result
 
@@ -90,8 +92,8 @@ class Region:
 
     def pii(self) -> dict[str, set[str]]:
         """Resident IDs, names and phones of every simulated patient (from the events)."""
-        from yilian.simulator.activity import generate_day
-        from yilian.simulator.region import build_region
+        from yilian_sim.activity import generate_day
+        from yilian_sim.region import build_region
 
         region = build_region(self.config)
         people = set()
@@ -126,11 +128,14 @@ def _data_dir(root: Path) -> Iterator[Region]:
 def _imaging_api() -> Iterator[object]:
     """The simulator's imaging API on loopback, reachable through Airflow connection
     `yilian_imaging` (an AIRFLOW_CONN_ variable, the way a deployment would define it)."""
-    from yilian.simulator.sources.imaging_api import ImagingServer
+    from yilian_sim.sources.imaging_api import ImagingServer
 
     token = os.environ["YILIAN_IMAGING_TOKEN"]
-    paths().imaging_store.parent.mkdir(parents=True, exist_ok=True)
-    with ImagingServer(paths().imaging_store, token) as server, pytest.MonkeyPatch.context() as p:
+    Layout(paths().sim_dir).imaging_store.parent.mkdir(parents=True, exist_ok=True)
+    with (
+        ImagingServer(Layout(paths().sim_dir).imaging_store, token) as server,
+        pytest.MonkeyPatch.context() as p,
+    ):
         host, port = server.base_url.removeprefix("http://").split("/")[0].split(":")
         conn = {
             "conn_type": "http",

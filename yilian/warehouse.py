@@ -109,8 +109,8 @@ def county_population_from_simulation(config: Any = None) -> dict[str, int]:
     Pass the result as `county_population` so `dim_region` (and remote reads per 10,000
     residents) uses exactly the simulator's `County.population`.
     """
-    from yilian.simulator.config import SimulationConfig
-    from yilian.simulator.region import build_region
+    from yilian_sim.config import SimulationConfig
+    from yilian_sim.region import build_region
 
     region = build_region(config or SimulationConfig())
     return {county.code: int(county.population) for county in region.counties}

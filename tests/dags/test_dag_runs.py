@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pendulum
 import pytest
+from yilian_sim.config import FaultSpec
 
 from tests.conftest import START, Region
 from tests.ingestion.warehouse import pii_hits, query, stored_texts
 from yilian import ingest
 from yilian.settings import paths
-from yilian.simulator.config import FaultSpec
 
 pytestmark = pytest.mark.e2e
 DAGS = Path(__file__).resolve().parents[2] / "dags"

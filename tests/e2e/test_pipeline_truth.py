@@ -18,10 +18,11 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pytest
+from yilian_sim.config import FaultSpec, SimulationConfig
+from yilian_sim.layout import Layout
 
 from tests.conftest import START, Region
 from yilian.settings import paths
-from yilian.simulator.config import FaultSpec, SimulationConfig
 
 pytestmark = pytest.mark.e2e
 
@@ -74,7 +75,7 @@ RATE_TOLERANCE = 1e-9
 @dataclasses.dataclass
 class Run:
     config: SimulationConfig
-    result: object  # yilian.pipeline.PipelineResult
+    result: object  # yilian.dev.main_job.PipelineResult
     faults: object  # FaultLog
     warehouse: Path
     published: Path
@@ -90,8 +91,9 @@ def _query(db: Path, sql: str, params: list | None = None) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def run(module_region: Region) -> Run:
-    from yilian.pipeline import run_pipeline
-    from yilian.simulator.run import read_fault_log
+    from yilian_sim.run import read_fault_log
+
+    from yilian.dev.main_job import run_pipeline
     from yilian.warehouse import release_duckdb
 
     config = SimulationConfig(seed=SEED, scale=SCALE, start=START, faults=FAULTS)
@@ -104,7 +106,7 @@ def run(module_region: Region) -> Run:
     return Run(
         config,
         result,
-        read_fault_log(data),
+        read_fault_log(Layout(data.sim_dir)),
         data.warehouse,
         data.publish_dir / "yilian_marts.duckdb",
     )
@@ -127,9 +129,9 @@ def truth(run: Run):
 
 def expected_truth(run: Run):
     """The simulator's truth for DAYS, without the records the excluding faults corrupted."""
-    from yilian.simulator.activity import generate_day
-    from yilian.simulator.region import build_region
-    from yilian.simulator.truth import truth_from_events
+    from yilian_sim.activity import generate_day
+    from yilian_sim.region import build_region
+    from yilian_sim.truth import truth_from_events
 
     region = build_region(run.config)
     excluded = _excluded(run)
@@ -163,7 +165,7 @@ def _add_mart_extras(run: Run, region, events, truth) -> None:
     """The marts' indicators beyond the truth module's tables, from the same events:
     acceptance rate, completed / rejected / green-channel referrals (a late_status_update
     completes a referral the simulator left open), and each modality's turnaround target."""
-    from yilian.simulator.reference import TURNAROUND_TARGET_MINUTES
+    from yilian_sim.reference import TURNAROUND_TARGET_MINUTES
 
     as_of = datetime.combine(DAYS[-1], time.max)
     late = run.faults.keys("hospital", "his_referral", "late_status_update")
@@ -346,8 +348,8 @@ def test_mart_equals_truth(run: Run, truth, name: str) -> None:
 
 
 def test_tier_change_is_two_versions_and_directions_follow_the_date(run: Run) -> None:
-    from yilian.simulator.activity import generate_day
-    from yilian.simulator.region import build_region
+    from yilian_sim.activity import generate_day
+    from yilian_sim.region import build_region
 
     region = build_region(run.config)
     promoted = [

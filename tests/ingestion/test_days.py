@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
+from yilian_sim.config import FaultSpec
 
 from tests.conftest import START, Region
 from tests.ingestion.warehouse import assert_same, query, snapshot
@@ -19,7 +20,6 @@ from yilian import ingest
 from yilian.extract.frames import ExtractError
 from yilian.extract.imaging import ImagingApiError, RetryPolicy
 from yilian.settings import paths
-from yilian.simulator.config import FaultSpec
 
 DAY2 = START + timedelta(days=1)
 BASE_FAULTS = (FaultSpec("invalid_resident_ids", rate=0.02),)

@@ -11,11 +11,11 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
+from yilian_sim.config import FaultSpec
 
 from tests.conftest import START, Region
 from tests.ingestion.warehouse import query, reconciled
 from yilian import ingest
-from yilian.simulator.config import FaultSpec
 
 FAULT_DAY = START + timedelta(days=9)
 FAULTS = (

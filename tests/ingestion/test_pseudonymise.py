@@ -93,13 +93,13 @@ def test_airflow_connection_wins_over_the_environment(monkeypatch: pytest.Monkey
 def test_fast_validity_check_agrees_with_stdnum() -> None:
     """The cached check must say exactly what `stdnum.cn.ric.is_valid` says."""
     from stdnum.cn import ric
+    from yilian_sim.activity import generate_day
+    from yilian_sim.config import SimulationConfig
+    from yilian_sim.faults import corrupt_resident_id
+    from yilian_sim.region import build_region
 
     from tests.conftest import START
     from yilian.privacy.pseudonymise import valid_resident_id
-    from yilian.simulator.activity import generate_day
-    from yilian.simulator.config import SimulationConfig
-    from yilian.simulator.faults import corrupt_resident_id
-    from yilian.simulator.region import build_region
 
     config = SimulationConfig(scale=0.02)
     events = generate_day(config, build_region(config), START)

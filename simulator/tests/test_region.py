@@ -13,12 +13,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from stdnum.cn import ric, uscc
-
-from yilian.simulator.activity import PRIMARY_TYPES
-from yilian.simulator.config import FacilityChange, SimulationConfig
-from yilian.simulator.population import FIRST_BIRTH_DATE, LAST_BIRTH_DATE, people, person
-from yilian.simulator.reference import REMOTE_IMAGING_MODALITIES, TURNAROUND_TARGET_MINUTES
-from yilian.simulator.region import (
+from yilian_sim.activity import PRIMARY_TYPES
+from yilian_sim.config import FacilityChange, SimulationConfig
+from yilian_sim.population import FIRST_BIRTH_DATE, LAST_BIRTH_DATE, people, person
+from yilian_sim.reference import REMOTE_IMAGING_MODALITIES, TURNAROUND_TARGET_MINUTES
+from yilian_sim.region import (
     PREFECTURE_CODE,
     VISITOR_COUNTIES,
     build_region,

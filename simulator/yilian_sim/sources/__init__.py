@@ -2,7 +2,7 @@
 
 `hospital_db` (SQL tables), `imaging_api` (FHIR store and HTTP server) and `prescription_drop`
 (daily GB18030 files) turn the simulator's events into exactly what an extractor sees in the
-real systems (docs/CONTRACTS.md §2); `yilian.simulator.run` decides which events each day holds.
+real systems (docs/CONTRACTS.md §2); `yilian_sim.run` decides which events each day holds.
 """
 
 from __future__ import annotations

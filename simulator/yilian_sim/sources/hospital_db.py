@@ -34,20 +34,20 @@ from sqlalchemy import (
     tuple_,
 )
 
-from yilian.simulator.faults import (
+from yilian_sim.faults import (
     FaultContext,
     corrupt_resident_id,
     pick,
     unknown_facility_code,
 )
-from yilian.simulator.model import (
+from yilian_sim.model import (
     Encounter,
     Referral,
     Region,
     ResultRecognition,
     UploadLog,
 )
-from yilian.simulator.sources import day_end, day_start, on_day, settle
+from yilian_sim.sources import day_end, day_start, on_day, settle
 
 SOURCE = "hospital"
 CHUNK = 20_000

@@ -5,7 +5,7 @@ peak resident memory (imports are done before the clock starts, so the time is t
 memory includes the libraries a task has to load). Next to it: the time DuckDB alone needs to
 read the same day's landed Parquet — the floor any per-row Python work is measured against.
 
-    python -m yilian.ingest_bench --scales 1 10
+    python -m yilian.dev.ingest_bench --scales 1 10
 """
 
 from __future__ import annotations
@@ -103,21 +103,23 @@ def duckdb_read_seconds(landing: Path, source: str) -> tuple[float, int]:
 
 def bench_scale(scale: float) -> list[StageResult]:
     """Simulate DAY at `scale` in a scratch directory and ingest it stage by stage."""
+    from yilian_sim.config import SimulationConfig
+    from yilian_sim.run import simulate_days
+    from yilian_sim.sources.imaging_api import ImagingServer
+
+    from yilian.dev import sim_layout
     from yilian.settings import paths
-    from yilian.simulator.config import SimulationConfig
-    from yilian.simulator.run import simulate_days
-    from yilian.simulator.sources.imaging_api import ImagingServer
 
     root = Path(tempfile.mkdtemp(prefix=f"yilian-bench-{scale}-"))
     os.environ["YILIAN_DATA_DIR"] = str(root)
     os.environ.setdefault("YILIAN_PSEUDONYM_KEY", secrets.token_hex(32))
     token = os.environ.setdefault("YILIAN_IMAGING_TOKEN", secrets.token_urlsafe(24))
     started = time.perf_counter()
-    simulate_days(SimulationConfig(scale=scale), [DAY], paths())
+    simulate_days(SimulationConfig(scale=scale), [DAY], sim_layout())
     print(f"scale {scale}: simulated {DAY} in {time.perf_counter() - started:.1f}s")
     results: list[StageResult] = []
     try:
-        with ImagingServer(paths().imaging_store, token) as server:
+        with ImagingServer(sim_layout().imaging_store, token) as server:
             os.environ["YILIAN_IMAGING_URL"] = server.base_url
             for source in SOURCES:
                 arg: Any = None

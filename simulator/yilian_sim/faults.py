@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from yilian.simulator.config import FaultSpec, SimulationConfig
+from yilian_sim.config import FaultSpec, SimulationConfig
 
 T = TypeVar("T")
 

@@ -10,11 +10,10 @@ from datetime import datetime, time, timedelta
 
 import pytest
 from stdnum.cn import ric
-
-from yilian.simulator.activity import IN_SCOPE_TYPES, generate_day
-from yilian.simulator.config import SimulationConfig
-from yilian.simulator.model import DayEvents, Region
-from yilian.simulator.region import build_region, default_facility_changes
+from yilian_sim.activity import IN_SCOPE_TYPES, generate_day
+from yilian_sim.config import SimulationConfig
+from yilian_sim.model import DayEvents, Region
+from yilian_sim.region import build_region, default_facility_changes
 
 CONFIG = SimulationConfig(seed=42, scale=0.1)
 DAYS = [CONFIG.start + timedelta(days=i) for i in range(8)]

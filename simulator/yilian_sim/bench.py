@@ -1,4 +1,4 @@
-"""How fast one simulated day is generated, per scale: `python -m yilian.simulator.bench`.
+"""How fast one simulated day is generated, per scale: `python -m yilian_sim.bench`.
 
 Time is measured on a plain run; peak memory on a second run under tracemalloc (which slows
 Python down, so it would spoil the timing), so the two figures come from separate runs.
@@ -11,10 +11,10 @@ import time
 import tracemalloc
 from dataclasses import dataclass, fields
 
-from yilian.simulator.activity import generate_day
-from yilian.simulator.config import SimulationConfig
-from yilian.simulator.model import DayEvents
-from yilian.simulator.region import build_region
+from yilian_sim.activity import generate_day
+from yilian_sim.config import SimulationConfig
+from yilian_sim.model import DayEvents
+from yilian_sim.region import build_region
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The `yilian` command line: sub-commands work, bad arguments fail clearly with exit 2."""
+"""The `yilian-sim` command line: sub-commands work, bad arguments fail clearly with exit 2."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 import requests
-
-from yilian.cli import main
-from yilian.simulator.faults import FAULTS
+from yilian_sim.cli import main
+from yilian_sim.faults import FAULTS
 
 PYTHON = sys.executable
 
@@ -26,7 +25,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_importing_the_cli_loads_nothing_heavy() -> None:
     heavy = "{'sqlalchemy', 'pandas', 'numpy'}"
-    probe = f"import sys, yilian.cli; print(sorted({heavy} & set(sys.modules)))"
+    probe = f"import sys, yilian_sim.cli; print(sorted({heavy} & set(sys.modules)))"
     out = subprocess.run([PYTHON, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -96,7 +95,16 @@ def test_serve_imaging_refuses_to_start_without_a_token(
 def test_serve_imaging_runs_as_a_process(data_dir: Path) -> None:
     env = os.environ | {"YILIAN_DATA_DIR": str(data_dir), "TEST_IMAGING_TOKEN": "tok"}
     process = subprocess.Popen(
-        [PYTHON, "-m", "yilian.cli", "serve-imaging", "--port", "0"]
+        [
+            PYTHON,
+            "-m",
+            "yilian_sim.cli",
+            "--sim-dir",
+            str(data_dir / "sim"),
+            "serve-imaging",
+            "--port",
+            "0",
+        ]
         + ["--token-env", "TEST_IMAGING_TOKEN"],
         env=env,
         stderr=subprocess.PIPE,
@@ -128,5 +136,5 @@ def test_truth_prints_aggregates_only(capsys: pytest.CaptureFixture) -> None:
 
 
 def test_bench_simulator_times_the_given_scales(capsys: pytest.CaptureFixture) -> None:
-    assert main(["bench-simulator", "0.02"]) == 0
+    assert main(["bench", "0.02"]) == 0
     assert "0.02" in capsys.readouterr().out

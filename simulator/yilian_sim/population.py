@@ -13,8 +13,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from yilian.simulator.model import Person
-from yilian.simulator.reference import (
+from yilian_sim.model import Person
+from yilian_sim.reference import (
     GIVEN_CHARS_FEMALE,
     GIVEN_CHARS_MALE,
     PHONE_PREFIXES,

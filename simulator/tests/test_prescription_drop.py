@@ -13,15 +13,14 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
-from yilian.settings import Paths
-from yilian.simulator.config import SimulationConfig
-from yilian.simulator.faults import FaultContext
-from yilian.simulator.model import Prescription
-from yilian.simulator.population import person
-from yilian.simulator.run import simulate_days
-from yilian.simulator.sources import prescription_drop
-from yilian.simulator.sources.prescription_drop import day_dir, file_names
+from yilian_sim.config import SimulationConfig
+from yilian_sim.faults import FaultContext
+from yilian_sim.layout import Layout
+from yilian_sim.model import Prescription
+from yilian_sim.population import person
+from yilian_sim.run import simulate_days
+from yilian_sim.sources import prescription_drop
+from yilian_sim.sources.prescription_drop import day_dir, file_names
 
 CONFIG = SimulationConfig(seed=5, scale=0.05)
 D1 = CONFIG.start
@@ -143,7 +142,7 @@ def test_rewriting_a_day_gives_the_same_bytes(tmp_path: Path) -> None:
 
 
 def test_simulated_drop_days_are_complete_and_consistent(tmp_path: Path) -> None:
-    paths = Paths(tmp_path)
+    paths = Layout(tmp_path / "sim")
     simulate_days(CONFIG, 3, paths)
     prescribed: set[str] = set()
     for n in range(3):

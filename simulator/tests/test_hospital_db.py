@@ -14,16 +14,15 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, inspect, select
-
-from yilian.settings import Paths
-from yilian.simulator.config import SimulationConfig
-from yilian.simulator.faults import FaultContext
-from yilian.simulator.model import Encounter, Referral, Region
-from yilian.simulator.population import person
-from yilian.simulator.region import build_region
-from yilian.simulator.run import hospital_url, simulate_days, simulated_clock
-from yilian.simulator.sources import hospital_db
-from yilian.simulator.sources.hospital_db import HospitalDay
+from yilian_sim.config import SimulationConfig
+from yilian_sim.faults import FaultContext
+from yilian_sim.layout import Layout
+from yilian_sim.model import Encounter, Referral, Region
+from yilian_sim.population import person
+from yilian_sim.region import build_region
+from yilian_sim.run import hospital_url, simulate_days, simulated_clock
+from yilian_sim.sources import hospital_db
+from yilian_sim.sources.hospital_db import HospitalDay
 
 CONFIG = SimulationConfig(seed=7, scale=0.05)
 D1 = CONFIG.start
@@ -176,7 +175,7 @@ def test_facility_versions_are_inserted_on_their_effective_date(
 
 
 def test_simulated_days_hold_the_state_at_the_end_of_each_day(tmp_path: Path) -> None:
-    paths = Paths(tmp_path)
+    paths = Layout(tmp_path / "sim")
     assert simulated_clock(paths) is None
     simulate_days(CONFIG, 4, paths)
     engine = hospital_db.connect(hospital_url(paths))
@@ -196,7 +195,7 @@ def test_simulated_days_hold_the_state_at_the_end_of_each_day(tmp_path: Path) ->
     )
 
 
-def source_digests(paths: Paths) -> dict[str, str]:
+def source_digests(paths: Layout) -> dict[str, str]:
     """Fingerprints of all three sources (the API fault table aside)."""
     engine = hospital_db.connect(hospital_url(paths))
     found = digest(engine)
@@ -210,7 +209,7 @@ def source_digests(paths: Paths) -> dict[str, str]:
 
 
 def test_writing_days_again_leaves_every_source_unchanged(tmp_path: Path) -> None:
-    paths = Paths(tmp_path)
+    paths = Layout(tmp_path / "sim")
     simulate_days(CONFIG, 4, paths)
     state = source_digests(paths)
     simulate_days(CONFIG, [D2, D3], paths)  # starts mid-run from the carry file of D1
@@ -220,7 +219,9 @@ def test_writing_days_again_leaves_every_source_unchanged(tmp_path: Path) -> Non
 
 
 def test_days_written_in_separate_runs_equal_one_run(tmp_path: Path) -> None:
-    whole, carried, regenerated = (Paths(tmp_path / n) for n in ("whole", "carried", "regen"))
+    whole, carried, regenerated = (
+        Layout(tmp_path / n / "sim") for n in ("whole", "carried", "regen")
+    )
     days = [D1 + timedelta(days=n) for n in range(5)]
     simulate_days(CONFIG, days, whole)
     for paths in (carried, regenerated):

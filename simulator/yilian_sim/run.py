@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from yilian.settings import Paths
-from yilian.simulator.config import SimulationConfig
-from yilian.simulator.faults import FaultContext, FaultLog
-from yilian.simulator.model import (
+from yilian_sim.config import SimulationConfig
+from yilian_sim.faults import FaultContext, FaultLog
+from yilian_sim.layout import Layout
+from yilian_sim.model import (
     DayEvents,
     Encounter,
     Prescription,
@@ -38,9 +38,9 @@ from yilian.simulator.model import (
     ResultRecognition,
     UploadLog,
 )
-from yilian.simulator.sources import day_end, hospital_db, prescription_drop
-from yilian.simulator.sources.hospital_db import HospitalDay, referral_transitions
-from yilian.simulator.sources.imaging_api import ImagingStore, study_time
+from yilian_sim.sources import day_end, hospital_db, prescription_drop
+from yilian_sim.sources.hospital_db import HospitalDay, referral_transitions
+from yilian_sim.sources.imaging_api import ImagingStore, study_time
 
 LOOKBACK_DAYS = 42
 STALE_DAYS = (3, 10)  # late_status_update reaches back this many days (inclusive)
@@ -65,7 +65,7 @@ class _Timeline:
     """Generated events filed under the days their steps fall on, from `first` on."""
 
     def __init__(self, config: SimulationConfig, region: Region, carry_dir: Path) -> None:
-        from yilian.simulator.activity import generate_day
+        from yilian_sim.activity import generate_day
 
         self._generate = generate_day
         self.config, self.region, self.carry_dir = config, region, carry_dir
@@ -196,36 +196,36 @@ def as_days(config: SimulationConfig, days: int | Sequence[date]) -> list[date]:
     return sorted(set(days))
 
 
-def hospital_url(paths: Paths) -> str:
-    return hospital_db.default_url(paths.hospital_db)
+def hospital_url(layout: Layout) -> str:
+    return hospital_db.default_url(layout.hospital_db)
 
 
-def faults_dir(paths: Paths) -> Path:
-    return paths.sim_dir / "faults"
+def faults_dir(layout: Layout) -> Path:
+    return layout.sim_dir / "faults"
 
 
 def simulate_days(
     config: SimulationConfig,
     days: int | Sequence[date],
-    paths: Paths,
+    layout: Layout,
     *,
     db_url: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> SimulationResult:
     """Write `days` in order into the hospital DB (`db_url`, default the SQLite file of
-    `paths`), the imaging store and the prescription drop; returns what was written and every
+    `layout`), the imaging store and the prescription drop; returns what was written and every
     fault applied (also in `<sim_dir>/faults/<ds>.json`). Rewriting a day changes nothing.
     `progress` receives one line per day written (rows and seconds per source)."""
-    from yilian.simulator.region import build_region
+    from yilian_sim.region import build_region
 
     wanted = as_days(config, days)
     if wanted and wanted[0] < config.start:
         raise ValueError(f"day {wanted[0]} is before the simulation starts ({config.start})")
     region = build_region(config)
     known = {v.facility_code for v in region.facility_versions}
-    engine = hospital_db.connect(db_url or hospital_url(paths))
-    store = ImagingStore(paths.imaging_store)
-    timeline = _Timeline(config, region, paths.sim_dir / "carry")
+    engine = hospital_db.connect(db_url or hospital_url(layout))
+    store = ImagingStore(layout.imaging_store)
+    timeline = _Timeline(config, region, layout.sim_dir / "carry")
     result = SimulationResult(FaultLog(), store.clock())
     try:
         for day in wanted:
@@ -249,7 +249,7 @@ def simulate_days(
             rows["imaging"] = store.write_day(day, due.studies, due.reports, known, ctx)
             t2 = time.perf_counter()
             rows["prescriptions"] = prescription_drop.write_day(
-                paths.prescription_drop, day, due.prescriptions, due.dispenses, ctx
+                layout.prescription_drop, day, due.prescriptions, due.dispenses, ctx
             )
             seconds = {
                 "hospital": t1 - t0,
@@ -257,7 +257,7 @@ def simulate_days(
                 "prescriptions": time.perf_counter() - t2,
             }
             store.advance_clock(day_end(day))
-            ctx.log.write(faults_dir(paths), day)
+            ctx.log.write(faults_dir(layout), day)
             timeline.save(day)
 
             result.faults.extend(ctx.log)
@@ -271,29 +271,29 @@ def simulate_days(
     return result
 
 
-def simulated_clock(paths: Paths) -> datetime | None:
+def simulated_clock(layout: Layout) -> datetime | None:
     """The end of the latest day written into the sources (None before any)."""
-    return ImagingStore(paths.imaging_store).clock() if paths.imaging_store.exists() else None
+    return ImagingStore(layout.imaging_store).clock() if layout.imaging_store.exists() else None
 
 
-def read_fault_log(paths: Paths) -> FaultLog:
+def read_fault_log(layout: Layout) -> FaultLog:
     """Every day's fault log left beside the sources."""
     log = FaultLog()
-    for path in sorted(faults_dir(paths).glob("*.json")):
+    for path in sorted(faults_dir(layout).glob("*.json")):
         log.extend(FaultLog.from_json(path.read_text(encoding="utf-8")))
     return log
 
 
-def source_counts(paths: Paths, db_url: str | None = None) -> dict[str, dict[str, int]]:
+def source_counts(layout: Layout, db_url: str | None = None) -> dict[str, dict[str, int]]:
     """Rows held by each source: tables, FHIR resource types, and drop files (from manifests)."""
-    engine = hospital_db.connect(db_url or hospital_url(paths))
+    engine = hospital_db.connect(db_url or hospital_url(layout))
     try:
         hospital = hospital_db.row_counts(engine)
     finally:
         engine.dispose()
-    store = ImagingStore(paths.imaging_store)
+    store = ImagingStore(layout.imaging_store)
     drop: dict[str, int] = {"days": 0, "prescriptions": 0, "dispenses": 0}
-    for manifest in sorted(paths.prescription_drop.glob("*/manifest_*.json")):
+    for manifest in sorted(layout.prescription_drop.glob("*/manifest_*.json")):
         drop["days"] += 1
         for entry in json.loads(manifest.read_text(encoding="utf-8"))["files"]:
             drop[entry["name"].split("_")[0]] += entry["rows"]

@@ -25,8 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from yilian.settings import Paths
-from yilian.simulator.faults import (
+from yilian_sim.faults import (
     API_FAULTS,
     SLOW_API_DELAY_S,
     FaultContext,
@@ -34,8 +33,9 @@ from yilian.simulator.faults import (
     pick,
     unknown_facility_code,
 )
-from yilian.simulator.model import RemoteRead
-from yilian.simulator.sources import on_day
+from yilian_sim.layout import Layout
+from yilian_sim.model import RemoteRead
+from yilian_sim.sources import on_day
 
 SOURCE = "imaging"
 RESOURCE_TYPES = ("ImagingStudy", "DiagnosticReport")
@@ -568,8 +568,8 @@ class ImagingServer:
 
 
 @contextmanager
-def serve_imaging(paths: Paths, token: str, port: int = 0) -> Iterator[str]:
-    """The imaging API over `paths.imaging_store`, running in this process for the block;
+def serve_imaging(layout: Layout, token: str, port: int = 0) -> Iterator[str]:
+    """The imaging API over `layout.imaging_store`, running in this process for the block;
     yields its base URL (`http://127.0.0.1:<port>/fhir`)."""
-    with ImagingServer(paths.imaging_store, token, port=port) as server:
+    with ImagingServer(layout.imaging_store, token, port=port) as server:
         yield server.base_url

@@ -24,7 +24,7 @@ class FacilityChange:
 
 @dataclass(frozen=True)
 class FaultSpec:
-    """One fault switched on; see `yilian.simulator.faults` for every name and what it does.
+    """One fault switched on; see `yilian_sim.faults` for every name and what it does.
 
     `day` limits it to one business day (None: every day); `rate` is the share of rows hit
     where a fault corrupts rows, `count` the number of rows/requests where it counts them;

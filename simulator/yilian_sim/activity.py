@@ -17,8 +17,8 @@ from zlib import crc32
 
 import numpy as np
 
-from yilian.simulator.config import SimulationConfig
-from yilian.simulator.model import (
+from yilian_sim.config import SimulationConfig
+from yilian_sim.model import (
     DayEvents,
     Encounter,
     FacilityVersion,
@@ -30,8 +30,8 @@ from yilian.simulator.model import (
     ResultRecognition,
     UploadLog,
 )
-from yilian.simulator.population import resident_columns
-from yilian.simulator.reference import (
+from yilian_sim.population import resident_columns
+from yilian_sim.reference import (
     DIAGNOSES_EMERGENCY,
     DIAGNOSES_INPATIENT,
     DIAGNOSES_INPATIENT_MCH,
@@ -46,7 +46,7 @@ from yilian.simulator.reference import (
     RESULT_ITEMS,
     Dx,
 )
-from yilian.simulator.region import EXTERNAL_HOSPITALS, VISITOR_COUNTIES
+from yilian_sim.region import EXTERNAL_HOSPITALS, VISITOR_COUNTIES
 
 STREAM_UPLOADS, STREAM_ENCOUNTERS, STREAM_REFERRALS = 1, 2, 3
 STREAM_REMOTE_READS, STREAM_RECOGNITIONS, STREAM_PRESCRIPTIONS = 4, 5, 6

@@ -11,14 +11,13 @@ from datetime import datetime, time, timedelta
 import numpy as np
 import pandas as pd
 import pytest
-
-from yilian.simulator.activity import generate_day
-from yilian.simulator.config import SimulationConfig
-from yilian.simulator.model import MODALITIES, DayEvents, Referral
-from yilian.simulator.population import person
-from yilian.simulator.reference import TURNAROUND_TARGET_MINUTES
-from yilian.simulator.region import build_region, default_facility_changes
-from yilian.simulator.truth import compute_truth, summary, truth_from_events
+from yilian_sim.activity import generate_day
+from yilian_sim.config import SimulationConfig
+from yilian_sim.model import MODALITIES, DayEvents, Referral
+from yilian_sim.population import person
+from yilian_sim.reference import TURNAROUND_TARGET_MINUTES
+from yilian_sim.region import build_region, default_facility_changes
+from yilian_sim.truth import compute_truth, summary, truth_from_events
 
 SMALL = SimulationConfig(seed=3, scale=0.1)
 

@@ -23,16 +23,15 @@ import pytest
 import requests
 from sqlalchemy import select
 from stdnum.cn import ric, uscc
-
-from yilian.settings import Paths
-from yilian.simulator import activity
-from yilian.simulator.config import FaultSpec, SimulationConfig
-from yilian.simulator.faults import FAULTS, FaultLog, check_spec
-from yilian.simulator.model import DayEvents, Region
-from yilian.simulator.region import build_region
-from yilian.simulator.run import faults_dir, hospital_url, read_fault_log, simulate_days
-from yilian.simulator.sources import day_end, hospital_db
-from yilian.simulator.sources.imaging_api import ImagingServer
+from yilian_sim import activity
+from yilian_sim.config import FaultSpec, SimulationConfig
+from yilian_sim.faults import FAULTS, FaultLog, check_spec
+from yilian_sim.layout import Layout
+from yilian_sim.model import DayEvents, Region
+from yilian_sim.region import build_region
+from yilian_sim.run import faults_dir, hospital_url, read_fault_log, simulate_days
+from yilian_sim.sources import day_end, hospital_db
+from yilian_sim.sources.imaging_api import ImagingServer
 
 CLEAN = SimulationConfig(seed=11, scale=0.2)
 DAYS = 5
@@ -48,7 +47,7 @@ Key = tuple[str, str]  # (source, table or file)
 class Snapshot:
     """Everything the sources hold after a run (its repr shows no data: rows hold PII)."""
 
-    paths: Paths
+    paths: Layout
     hospital: dict[str, dict[str, dict[str, Any]]]
     imaging: dict[str, dict[str, dict[str, Any]]]
     drop: dict[str, bytes]
@@ -58,7 +57,7 @@ class Snapshot:
         return f"Snapshot({self.paths.data_dir})"
 
 
-def snapshot(paths: Paths, log: FaultLog) -> Snapshot:
+def snapshot(paths: Layout, log: FaultLog) -> Snapshot:
     engine = hospital_db.connect(hospital_url(paths))
     hospital = {}
     with engine.connect() as conn:
@@ -163,14 +162,14 @@ def generation() -> Iterator[None]:
 def before_fault_day(tmp_path_factory: pytest.TempPathFactory, generation: None) -> Path:
     """The clean sources up to the eve of the fault day; each run copies them and writes on."""
     root = tmp_path_factory.mktemp("eve")
-    simulate_days(CLEAN, DAYS - 1, Paths(root))
+    simulate_days(CLEAN, DAYS - 1, Layout(root / "sim"))
     return root
 
 
 def simulate(root: Path, eve: Path, config: SimulationConfig) -> Snapshot:
     shutil.copytree(eve, root, dirs_exist_ok=True)
-    result = simulate_days(config, [FAULT_DAY], Paths(root))
-    return snapshot(Paths(root), result.faults)
+    result = simulate_days(config, [FAULT_DAY], Layout(root / "sim"))
+    return snapshot(Layout(root / "sim"), result.faults)
 
 
 @pytest.fixture(scope="module")

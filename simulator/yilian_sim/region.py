@@ -20,8 +20,8 @@ from zlib import crc32
 
 from stdnum.cn import uscc
 
-from yilian.simulator.config import FacilityChange, SimulationConfig
-from yilian.simulator.model import Alliance, County, FacilityVersion, Region
+from yilian_sim.config import FacilityChange, SimulationConfig
+from yilian_sim.model import Alliance, County, FacilityVersion, Region
 
 PREFECTURE_CODE = "522700"
 PREFECTURE_NAME = "黔南布依族苗族自治州"

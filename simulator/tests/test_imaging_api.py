@@ -13,14 +13,13 @@ from typing import Any
 
 import pytest
 import requests
-
-from yilian.settings import Paths
-from yilian.simulator.config import FaultSpec, SimulationConfig
-from yilian.simulator.faults import FaultContext
-from yilian.simulator.model import RemoteRead
-from yilian.simulator.population import person
-from yilian.simulator.sources import day_end
-from yilian.simulator.sources.imaging_api import EXT, ImagingServer, ImagingStore, serve_imaging
+from yilian_sim.config import FaultSpec, SimulationConfig
+from yilian_sim.faults import FaultContext
+from yilian_sim.layout import Layout
+from yilian_sim.model import RemoteRead
+from yilian_sim.population import person
+from yilian_sim.sources import day_end
+from yilian_sim.sources.imaging_api import EXT, ImagingServer, ImagingStore, serve_imaging
 
 TOKEN = "s3cret-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -239,7 +238,7 @@ def test_admin_endpoint_switches_faults_on_a_running_server(server: ImagingServe
 
 def test_a_days_api_faults_are_armed_once_when_the_day_is_written(tmp_path: Path) -> None:
     config = SimulationConfig(seed=3, faults=(FaultSpec("api_rate_limit", day=D1, count=2),))
-    paths = Paths(tmp_path)
+    paths = Layout(tmp_path / "sim")
     store = ImagingStore(paths.imaging_store)
     write(store, D1, config)
     write(store, D1, config)  # rewriting the day does not arm it again

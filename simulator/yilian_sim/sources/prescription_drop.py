@@ -18,15 +18,15 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from yilian.simulator.faults import (
+from yilian_sim.faults import (
     RENAMED_COLUMNS,
     FaultContext,
     corrupt_credit_code,
     corrupt_resident_id,
     pick,
 )
-from yilian.simulator.model import Prescription
-from yilian.simulator.sources import day_end, settle
+from yilian_sim.model import Prescription
+from yilian_sim.sources import day_end, settle
 
 SOURCE = "prescriptions"
 ENCODING = "GB18030"

@@ -1,4 +1,4 @@
-"""Every benchmark in one run: `yilian bench` / `make bench` / `python -m yilian.bench`.
+"""Every benchmark in one run: `yilian bench` / `make bench` / `python -m yilian.dev.bench`.
 
 (a) the simulator, (b) ingestion stage by stage, (c) the nightly incremental `dbt build` beside
 the time DuckDB alone needs to read the raw rows, (d) whether a night costs the same after a
@@ -22,8 +22,9 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from yilian.ingest_bench import peak_rss_mib
-from yilian.pipeline import imaging_connection
+from yilian.dev import sim_layout
+from yilian.dev.ingest_bench import peak_rss_mib
+from yilian.dev.main_job import imaging_connection
 from yilian.settings import paths
 
 SOURCES = ("hospital", "imaging", "prescriptions")  # hospital first: it loads the facility master
@@ -111,7 +112,7 @@ class Region:
 
     @property
     def config(self) -> Any:
-        from yilian.simulator.config import SimulationConfig
+        from yilian_sim.config import SimulationConfig
 
         return SimulationConfig(scale=self.scale)
 
@@ -121,12 +122,12 @@ class Region:
 
     def simulate(self, last: int) -> float:
         """Write the days up to day `last` not written yet; returns seconds."""
-        from yilian.simulator.run import simulate_days
+        from yilian_sim.run import simulate_days
 
         first = len(self.simulated) + 1
         days = [self.day(n) for n in range(first, last + 1)]
         started = time.perf_counter()
-        simulate_days(self.config, days, paths())
+        simulate_days(self.config, days, sim_layout())
         self.simulated += days
         return time.perf_counter() - started
 
@@ -160,12 +161,12 @@ class Region:
 @contextmanager
 def region(scale: float) -> Iterator[Region]:
     """A scratch installation with the region's imaging API served on a free port."""
-    from yilian.simulator.sources.imaging_api import serve_imaging
+    from yilian_sim.sources.imaging_api import serve_imaging
 
     with (
         tempfile.TemporaryDirectory(prefix=f"yilian-bench-{scale:g}-") as tmp,
         scratch(Path(tmp)),
-        serve_imaging(paths(), token=os.environ["YILIAN_IMAGING_TOKEN"]) as base_url,
+        serve_imaging(sim_layout(), token=os.environ["YILIAN_IMAGING_TOKEN"]) as base_url,
         _environ({"AIRFLOW_CONN_YILIAN_IMAGING": imaging_connection(base_url)}),
     ):
         yield Region(scale, Path(tmp))
@@ -285,16 +286,16 @@ def history(r: Region, days: int, night2: Night) -> Night:
 
 
 def simulator_section(scales: tuple[float, ...]) -> None:
-    from yilian.simulator.bench import run_benchmark
+    from yilian_sim.bench import run_benchmark
 
     print("\n[a] simulator: one day generated per scale")
     run_benchmark(scales)
 
 
 def ingestion_section(scales: tuple[float, ...]) -> None:
-    """The ingestion benchmark (yilian.ingest_bench), in a scratch installation of its own."""
+    """The ingestion benchmark (yilian.dev.ingest_bench), in a scratch installation of its own."""
     print("\n[b] ingestion: one day per scale, stage by stage, beside DuckDB reading the day")
-    from yilian.ingest_bench import run_benchmark
+    from yilian.dev.ingest_bench import run_benchmark
 
     with tempfile.TemporaryDirectory(prefix="yilian-bench-ingest-") as tmp, scratch(Path(tmp)):
         # It makes its scratch directories with mkdtemp and keeps them; put them inside ours.

@@ -20,11 +20,11 @@ from datetime import date, datetime, time
 import numpy as np
 import pandas as pd
 
-from yilian.simulator.activity import IN_SCOPE_TYPES, PRIMARY_TYPES, generate_day
-from yilian.simulator.config import SimulationConfig
-from yilian.simulator.model import DayEvents, Region
-from yilian.simulator.reference import REMOTE_IMAGING_MODALITIES, TURNAROUND_TARGET_MINUTES
-from yilian.simulator.region import build_region
+from yilian_sim.activity import IN_SCOPE_TYPES, PRIMARY_TYPES, generate_day
+from yilian_sim.config import SimulationConfig
+from yilian_sim.model import DayEvents, Region
+from yilian_sim.reference import REMOTE_IMAGING_MODALITIES, TURNAROUND_TARGET_MINUTES
+from yilian_sim.region import build_region
 
 
 @dataclass

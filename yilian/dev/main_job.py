@@ -20,6 +20,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from yilian.airflow_env import apply_airflow_env
+from yilian.dev import sim_layout
 from yilian.settings import LOCAL_TZ, Paths, paths
 
 SOURCE_DAGS = ("yilian_hospital", "yilian_imaging", "yilian_prescriptions")
@@ -147,21 +148,21 @@ def run_pipeline(
     progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
 ) -> PipelineResult:
     """Simulate `days` into the sources, then run the source DAGs day by day and the marts."""
-    from yilian.simulator.run import simulate_days
-    from yilian.simulator.sources.imaging_api import serve_imaging
+    from yilian_sim.run import simulate_days
+    from yilian_sim.sources.imaging_api import serve_imaging
 
     data = paths()
     prepare_environment(data)
     # the marts scale the reference populations like the simulated region's volumes
     os.environ["YILIAN_POPULATION_SCALE"] = str(config.scale)
     progress(f"simulating {len(days)} day(s) at scale {config.scale} into {data.sim_dir}")
-    simulate_days(config, days, data, progress=progress)
+    simulate_days(config, days, sim_layout(), progress=progress)
     progress("preparing Airflow (metadata DB, pool, DAG serialisation)")
     prepare_airflow()
 
     dags = load_dags()
     result = PipelineResult()
-    with serve_imaging(data, token=os.environ["YILIAN_IMAGING_TOKEN"]) as base_url:
+    with serve_imaging(sim_layout(), token=os.environ["YILIAN_IMAGING_TOKEN"]) as base_url:
         os.environ["AIRFLOW_CONN_YILIAN_IMAGING"] = imaging_connection(base_url)
         for day in days:
             for dag_id in SOURCE_DAGS:
@@ -244,7 +245,7 @@ def run_main_job(config, days: int) -> int:
 
 def run_ui(port: int) -> int:
     """`yilian ui`: airflow standalone on the project's DAGs, the imaging API served beside it."""
-    from yilian.simulator.sources.imaging_api import serve_imaging
+    from yilian_sim.sources.imaging_api import serve_imaging
 
     data = paths()
     prepare_environment(data)
@@ -253,7 +254,7 @@ def run_ui(port: int) -> int:
     # standalone starts its components as `airflow ...` subprocesses found on PATH
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     home = os.environ["AIRFLOW_HOME"]
-    with serve_imaging(data, token=os.environ["YILIAN_IMAGING_TOKEN"]) as base_url:
+    with serve_imaging(sim_layout(), token=os.environ["YILIAN_IMAGING_TOKEN"]) as base_url:
         os.environ["AIRFLOW_CONN_YILIAN_IMAGING"] = imaging_connection(base_url)
         print(
             f"Airflow UI: http://localhost:{port}  (user admin; password in "

@@ -1,0 +1,65 @@
+"""The harness's sub-commands of `yilian`: the main job, the UI and the benchmarks.
+
+They drive the simulated region, so their arguments (scale, seed, faults) are the simulator's;
+everything heavy is imported only when a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+from yilian_sim.cli import add_fault_option, config_from, fault_specs, port_arg, scale_arg
+
+Add = Callable[[str, Callable[[argparse.Namespace], int]], argparse.ArgumentParser]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """The main job: simulate the region for some days, run every DAG through Airflow in order,
+    then print a KPI summary per county and write the run report."""
+    from yilian_sim.config import SimulationConfig
+
+    from yilian.dev.main_job import run_main_job
+
+    start = args.start or SimulationConfig().start
+    config = config_from(args, fault_specs(args.fault, start, args.days))
+    return run_main_job(config, args.days)
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    """Open the Airflow UI (`airflow standalone`) on the project's DAGs, with the imaging API
+    of the simulated region served beside it."""
+    from yilian.dev.main_job import run_ui
+
+    return run_ui(args.port)
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Every benchmark: simulator, ingestion per stage (beside DuckDB alone), nightly dbt build."""
+    from yilian.dev.bench import run_all
+
+    run_all(tuple(args.scales), history_days=args.history_days)
+    return 0
+
+
+def add_commands(add: Add, day: Callable[[str], object], positive: Callable[[str], int]) -> None:
+    run = add("run", cmd_run)
+    run.add_argument("--days", type=positive, default=7, help="days to simulate (7)")
+    run.add_argument("--start", type=day, help="first day, YYYY-MM-DD (default 2026-11-01)")
+    run.add_argument("--scale", type=scale_arg, default=0.2, help="population scale (0.2)")
+    run.add_argument("--seed", type=int, help="random seed (default: the config's)")
+    add_fault_option(run)
+
+    ui = add("ui", cmd_ui)
+    ui.add_argument("--port", type=port_arg, default=8080, help="web server port (8080)")
+
+    bench = add("bench", cmd_bench)
+    bench.add_argument(
+        "scales", nargs="*", type=scale_arg, default=[1.0, 10.0], help="scales to measure (1 10)"
+    )
+    bench.add_argument(
+        "--history-days",
+        type=positive,
+        default=30,
+        help="days of history before the night compared with night 2 (30)",
+    )
