@@ -26,23 +26,21 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pendulum
-from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk import Asset, AssetAll, Param, dag, get_current_context, task
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode
 
-from yilian import marts_dag
-from yilian.ingest import on_failure
+from yilian.dags import DUCKDB_POOL, START
+from yilian.sources import SOURCES
+from yilian.steps import marts, on_failure
 
-SOURCE_ASSETS = [
-    Asset(f"yilian://raw/{source}") for source in ("hospital", "imaging", "prescriptions")
-]
+SOURCE_ASSETS = [Asset(source.asset_uri) for source in SOURCES.values()]
 
 
 @dag(
     dag_id="yilian_marts",
-    schedule=SOURCE_ASSETS[0] & SOURCE_ASSETS[1] & SOURCE_ASSETS[2],
-    start_date=pendulum.datetime(2026, 11, 1, tz="Asia/Shanghai"),
+    schedule=AssetAll(*SOURCE_ASSETS),
+    start_date=START,
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
@@ -60,26 +58,26 @@ SOURCE_ASSETS = [
         "owner": "yilian-data",
         "retries": 1,
         "retry_delay": timedelta(minutes=5),
-        "pool": "yilian_duckdb",
+        "pool": DUCKDB_POOL,
         "on_failure_callback": on_failure,
     },
 )
 def yilian_marts() -> None:
     @task
     def plan_days() -> dict[str, str]:
-        return marts_dag.plan_days(get_current_context())
+        return marts.plan_days(get_current_context())
 
     dbt = DbtTaskGroup(
         group_id="dbt",
         project_config=ProjectConfig(
-            dbt_project_path=marts_dag.DBT_PROJECT_DIR,
-            manifest_path=marts_dag.DBT_PROJECT_DIR / "target" / "manifest.json",
-            env_vars=marts_dag.dbt_environment(),
+            dbt_project_path=marts.DBT_PROJECT_DIR,
+            manifest_path=marts.DBT_PROJECT_DIR / "target" / "manifest.json",
+            env_vars=marts.dbt_environment(),
         ),
         profile_config=ProfileConfig(
             profile_name="yilian",
             target_name="dev",
-            profiles_yml_filepath=marts_dag.DBT_PROJECT_DIR / "profiles.yml",
+            profiles_yml_filepath=marts.DBT_PROJECT_DIR / "profiles.yml",
         ),
         execution_config=ExecutionConfig(
             execution_mode=ExecutionMode.WATCHER, invocation_mode=InvocationMode.DBT_RUNNER
@@ -87,22 +85,22 @@ def yilian_marts() -> None:
         render_config=RenderConfig(load_method=LoadMode.AUTOMATIC, emit_datasets=False),
         operator_args={
             "install_deps": False,
-            "vars": marts_dag.DBT_VARS_TEMPLATE,
+            "vars": marts.DBT_VARS_TEMPLATE,
             # one `dbt build` runs the models; each model's task watches it (no extra dbt runs)
             "deferrable": False,
             "poke_interval": 5,
         },
     )
 
-    marts_dag.watch_after_build(dbt)
+    marts.watch_after_build(dbt)
 
     @task
     def publish() -> dict[str, int]:
-        return marts_dag.publish()
+        return marts.publish()
 
     @task
     def docs() -> str:
-        return marts_dag.generate_docs()
+        return marts.generate_docs()
 
     published = publish()
     plan_days() >> dbt >> published >> docs()

@@ -68,7 +68,7 @@ def test_structure(dagbag, source: str) -> None:
 
     dag = dagbag.dags[f"yilian_{source}"]
     steps = ["extract", "pseudonymise_and_land", "validate", "load"]
-    expected = (["wait_for_manifest"] if source == "prescriptions" else []) + steps
+    expected = (["wait_for_delivery"] if source == "prescriptions" else []) + steps
     assert sorted(dag.task_ids) == sorted(expected)
     for upstream, downstream in zip(expected, expected[1:], strict=False):
         assert dag.get_task(downstream).upstream_task_ids == {upstream}
@@ -95,7 +95,7 @@ def test_structure(dagbag, source: str) -> None:
 def test_failure_callback_logs_one_actionable_line(caplog: pytest.LogCaptureFixture) -> None:
     import pendulum
 
-    from yilian import ingest
+    from yilian.steps import ingest, on_failure
 
     class TI:
         dag_id, task_id = "yilian_hospital", "validate"
@@ -107,8 +107,8 @@ def test_failure_callback_logs_one_actionable_line(caplog: pytest.LogCaptureFixt
         "data_interval_start": start,
         "exception": ingest.DataQualityBlocked("hospital 2026-11-03 BLOCKED: x\nmore"),
     }
-    with caplog.at_level("ERROR", logger="yilian.ingest"):
-        ingest.on_failure(context)
+    with caplog.at_level("ERROR", logger="yilian.steps"):
+        on_failure(context)
     (record,) = caplog.records
     line = record.getMessage()
     assert "dag=yilian_hospital task=validate ds=2026-11-03" in line

@@ -19,8 +19,8 @@ from yilian_sim.config import FaultSpec
 
 from tests.conftest import START, Region
 from tests.ingestion.warehouse import pii_hits, query, stored_texts
-from yilian import ingest
 from yilian.settings import paths
+from yilian.steps import ingest
 
 pytestmark = pytest.mark.e2e
 DAGS = Path(__file__).resolve().parents[2] / "dags"

@@ -20,7 +20,7 @@ import pytest
 # this folder on sys.path, so the fixture module imports by its own name.
 from dbt_raw_fixture import D1, D2, D3, GC, LS, XF, ZY, load_days
 
-from yilian.warehouse import MART_TABLES, DbtResult, build
+from yilian.warehouse.dbt import MART_TABLES, DbtResult, build
 
 # 贵定 (LS)'s population comes from the simulator-style override; the others from seed × scale
 POPULATION = {LS: 160_000}

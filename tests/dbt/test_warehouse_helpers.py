@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
-from yilian.warehouse import DBT_PROJECT_DIR, dbt_env, dbt_vars
+from yilian.warehouse.dbt import DBT_PROJECT_DIR, dbt_env, dbt_vars
 
 
 def test_dbt_vars_accepts_a_day_a_string_or_several_days() -> None:

@@ -94,7 +94,7 @@ def run(module_region: Region) -> Run:
     from yilian_sim.run import read_fault_log
 
     from yilian.dev.main_job import run_pipeline
-    from yilian.warehouse import release_duckdb
+    from yilian.warehouse.dbt import release_duckdb
 
     config = SimulationConfig(seed=SEED, scale=SCALE, start=START, faults=FAULTS)
     with pytest.MonkeyPatch.context() as patch:
@@ -458,7 +458,7 @@ def _marts_snapshot(db: Path) -> dict[str, pd.DataFrame]:
 
 
 def test_full_refresh_equals_incremental(run: Run) -> None:
-    from yilian.warehouse import build, release_duckdb
+    from yilian.warehouse.dbt import build, release_duckdb
 
     incremental = _marts_snapshot(run.warehouse)
     try:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,24 +33,31 @@ def test_compose_file_is_valid_and_keeps_secrets_out() -> None:
     assert {"airflow-db", "redis", "hospital-db", "imaging-cloud", "airflow-scheduler"} <= set(
         services
     )
-    assert services["imaging-cloud"]["command"][:2] == ["yilian", "serve-imaging"]
+    assert services["imaging-cloud"]["command"][:2] == ["yilian-sim", "serve-imaging"]
     text = (ROOT / "docker-compose.yml").read_text()
     for secret in re.findall(r"PASSWORD: (\S+)", text):
         assert secret.startswith("${"), f"literal secret in docker-compose.yml: {secret}"
 
 
-def test_cli_lists_the_main_commands() -> None:
+@pytest.mark.parametrize(
+    ("module", "commands"),
+    [
+        ("yilian.cli", ("run", "ui", "build", "bench")),
+        ("yilian_sim.cli", ("simulate", "serve-imaging", "truth", "faults", "bench")),
+    ],
+)
+def test_cli_lists_the_main_commands(module: str, commands: tuple[str, ...]) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "yilian.cli", "--help"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", module, "--help"], capture_output=True, text=True, check=True
     ).stdout
-    for command in ("run", "simulate", "serve-imaging", "truth", "faults", "ui", "build", "bench"):
+    for command in commands:
         assert re.search(rf"\b{command}\b", out), command
 
 
 def test_marts_dag_waits_for_all_three_sources_and_publishes_after_dbt() -> None:
     from airflow.dag_processing.dagbag import DagBag
 
-    from yilian.warehouse import run_dbt
+    from yilian.warehouse.dbt import run_dbt
 
     run_dbt(["parse"])  # the DAG renders from the manifest, as in production
     bag = DagBag(dag_folder=str(ROOT / "dags" / "yilian_marts.py"))

@@ -16,18 +16,19 @@ from yilian_sim.config import FaultSpec
 
 from tests.conftest import START, Region
 from tests.ingestion.warehouse import assert_same, query, snapshot
-from yilian import ingest
-from yilian.extract.frames import ExtractError
-from yilian.extract.imaging import ImagingApiError, RetryPolicy
 from yilian.settings import paths
+from yilian.sources import SOURCES
+from yilian.sources.base import ExtractError
+from yilian.sources.imaging import ATTEMPTS, ImagingApiError
+from yilian.steps import ingest
 
 DAY2 = START + timedelta(days=1)
 BASE_FAULTS = (FaultSpec("invalid_resident_ids", rate=0.02),)
-SOURCES = ("hospital", "imaging", "prescriptions")
 
 
 def run(source: str, ds, **options) -> dict:
-    return ingest.run_day(source, ds, f"test__{source}__{ds}", retry_backoff=0.05, **options)
+    fast = {"retry_backoff": 0.05} if source == "imaging" else {}
+    return ingest.run_day(source, ds, f"test__{source}__{ds}", **fast, **options)
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +107,7 @@ def test_too_many_bad_rows_block_with_examples(module_region: Region, loaded) ->
 
 def test_missing_manifest_is_not_ready_and_extract_refuses(loaded) -> None:
     later = DAY2 + timedelta(days=1)
-    assert ingest.manifest_ready(DAY2) and not ingest.manifest_ready(later)
+    assert ingest.delivered("prescriptions", DAY2) and not ingest.delivered("prescriptions", later)
     with pytest.raises(ExtractError, match="manifest .* is missing"):
         ingest.extract("prescriptions", later)
 
@@ -119,7 +120,7 @@ def test_api_faults_are_retried_through(module_imaging_api, loaded, fault: str) 
 
 
 def test_an_api_that_keeps_failing_names_day_url_and_status(module_imaging_api, loaded) -> None:
-    module_imaging_api.inject_fault("api_errors", RetryPolicy().attempts)  # all used up here
+    module_imaging_api.inject_fault("api_errors", ATTEMPTS)  # all used up here
     with pytest.raises(ImagingApiError) as failed:
         ingest.extract("imaging", DAY2, retry_backoff=0.01)
     message = str(failed.value)
@@ -131,18 +132,13 @@ def test_paging_and_chunking_do_not_change_what_is_extracted(module_imaging_api,
     """Every `link[next]` is followed and every chunk kept: small pages give the same rows."""
     import pandas as pd
 
-    from yilian.extract import connections
-    from yilian.extract.hospital import extract_hospital
-    from yilian.extract.imaging import extract_imaging
-
-    endpoint = connections.imaging_endpoint()
-    one_page = extract_imaging(DAY2, endpoint, page_size=1000)
-    many_pages = extract_imaging(DAY2, endpoint, page_size=2)
+    imaging, hospital = SOURCES["imaging"], SOURCES["hospital"]
+    one_page = imaging.extract(DAY2, page_size=1000)
+    many_pages = imaging.extract(DAY2, page_size=2)
     assert len(many_pages["studies"]) > 2
     for name in one_page:
         pd.testing.assert_frame_equal(one_page[name], many_pages[name])
-    url = connections.hospital_url()
-    big, small = extract_hospital(DAY2, url), extract_hospital(DAY2, url, chunk_rows=7)
+    big, small = hospital.extract(DAY2), hospital.extract(DAY2, chunk_rows=7)
     assert len(small["encounters"]) > 7
     for name in big:
         pd.testing.assert_frame_equal(big[name], small[name])

@@ -15,7 +15,7 @@ from yilian_sim.config import FaultSpec
 
 from tests.conftest import START, Region
 from tests.ingestion.warehouse import query, reconciled
-from yilian import ingest
+from yilian.steps import ingest
 
 FAULT_DAY = START + timedelta(days=9)
 FAULTS = (

@@ -8,9 +8,9 @@ import hmac
 import pandas as pd
 import pytest
 
-from yilian.extract.frames import typed
-from yilian.extract.tables import table
-from yilian.privacy.pseudonymise import PseudonymKeyError, pseudonym_key, pseudonymise
+from yilian.privacy import PseudonymKeyError, pseudonym_key, pseudonymise
+from yilian.sources import source
+from yilian.sources.frames import typed
 
 VALID_F = "11010519491231002X"  # the GB 11643 standard's example: 17th digit 2 → female
 VALID_M = "110105194912310011"
@@ -18,7 +18,7 @@ KEY = b"k" * 32
 
 
 def _frame(ids: list[str | None]) -> pd.DataFrame:
-    spec = table("prescriptions", "prescriptions")
+    spec = source("prescriptions").table("prescriptions")
     n = len(ids)
     raw = pd.DataFrame(
         {
@@ -42,7 +42,7 @@ def _frame(ids: list[str | None]) -> pd.DataFrame:
 
 
 def test_derives_attributes_then_replaces_the_id() -> None:
-    spec = table("prescriptions", "prescriptions")
+    spec = source("prescriptions").table("prescriptions")
     out = pseudonymise(_frame([VALID_F, VALID_M.lower()]), spec, KEY)
     assert list(out.columns) == spec.column_names
     assert out["patient_sex"].tolist() == ["F", "M"]
@@ -55,10 +55,14 @@ def test_derives_attributes_then_replaces_the_id() -> None:
 
 
 def test_same_person_same_key_whatever_the_case_or_source() -> None:
-    lower = pseudonymise(_frame([VALID_F.lower()]), table("prescriptions", "prescriptions"), KEY)
-    upper = pseudonymise(_frame([VALID_F]), table("prescriptions", "prescriptions"), KEY)
+    lower = pseudonymise(
+        _frame([VALID_F.lower()]), source("prescriptions").table("prescriptions"), KEY
+    )
+    upper = pseudonymise(_frame([VALID_F]), source("prescriptions").table("prescriptions"), KEY)
     assert lower["patient_key"][0] == upper["patient_key"][0]
-    other_key = pseudonymise(_frame([VALID_F]), table("prescriptions", "prescriptions"), b"o" * 32)
+    other_key = pseudonymise(
+        _frame([VALID_F]), source("prescriptions").table("prescriptions"), b"o" * 32
+    )
     assert other_key["patient_key"][0] != upper["patient_key"][0]
 
 
@@ -66,7 +70,7 @@ def test_invalid_ids_are_flagged_never_hashed() -> None:
     bad_check = VALID_F[:-1] + "1"
     bad_month = "110105194913310013"  # right check character, month 13
     out = pseudonymise(
-        _frame([bad_check, bad_month, None]), table("prescriptions", "prescriptions"), KEY
+        _frame([bad_check, bad_month, None]), source("prescriptions").table("prescriptions"), KEY
     )
     assert out["resident_id_valid"].tolist() == [False, False, False]
     assert out["patient_key"].isna().all()
@@ -99,7 +103,7 @@ def test_fast_validity_check_agrees_with_stdnum() -> None:
     from yilian_sim.region import build_region
 
     from tests.conftest import START
-    from yilian.privacy.pseudonymise import valid_resident_id
+    from yilian.privacy import valid_resident_id
 
     config = SimulationConfig(scale=0.02)
     events = generate_day(config, build_region(config), START)

@@ -26,8 +26,8 @@ from yilian.dev import sim_layout
 from yilian.dev.ingest_bench import peak_rss_mib
 from yilian.dev.main_job import imaging_connection
 from yilian.settings import paths
+from yilian.sources import SOURCES
 
-SOURCES = ("hospital", "imaging", "prescriptions")  # hospital first: it loads the facility master
 HISTORY_SCALE = 1.0
 DEFAULT_HISTORY_DAYS = 30
 CONNECTION_VARS = ("AIRFLOW_CONN_YILIAN_HOSPITAL", "AIRFLOW_CONN_YILIAN_PRESCRIPTIONS_DROP")
@@ -133,7 +133,7 @@ class Region:
 
     def ingest(self, day: date) -> float:
         """extract → pseudonymise_and_land → validate → load for every source; returns seconds."""
-        from yilian import ingest
+        from yilian.steps import ingest
 
         started = time.perf_counter()
         for source in SOURCES:
@@ -179,7 +179,7 @@ def _dbt_child(day: date | None, scale: float, target: str, out: Any) -> None:
 
     os.environ["DBT_QUIET"] = "True"
 
-    from yilian.warehouse import build
+    from yilian.warehouse.dbt import build
 
     started = time.perf_counter()
     result = build(
@@ -301,7 +301,7 @@ def ingestion_section(scales: tuple[float, ...]) -> None:
         # It makes its scratch directories with mkdtemp and keeps them; put them inside ours.
         saved, tempfile.tempdir = tempfile.tempdir, tmp
         try:
-            with _environ({"YILIAN_IMAGING_URL": None}):
+            with _environ({"AIRFLOW_CONN_YILIAN_IMAGING": None}):
                 run_benchmark(scales)
         finally:
             tempfile.tempdir = saved

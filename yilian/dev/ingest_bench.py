@@ -22,7 +22,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-SOURCES = ("hospital", "imaging", "prescriptions")
+from yilian.sources import SOURCES
+
 STAGES = ("extract", "pseudonymise_and_land", "validate", "load")
 DAY = date(2026, 11, 1)
 
@@ -51,7 +52,7 @@ def _stage(stage: str, source: str, arg: Any, out: mp.Queue) -> None:
     """One stage in this (child) process: warm the imports, then time the work."""
     import great_expectations  # noqa: F401  (the import is a task's fixed cost, not the work)
 
-    from yilian import ingest
+    from yilian.steps import ingest
 
     started = time.perf_counter()
     if stage == "extract":
@@ -108,6 +109,7 @@ def bench_scale(scale: float) -> list[StageResult]:
     from yilian_sim.sources.imaging_api import ImagingServer
 
     from yilian.dev import sim_layout
+    from yilian.dev.main_job import imaging_connection
     from yilian.settings import paths
 
     root = Path(tempfile.mkdtemp(prefix=f"yilian-bench-{scale}-"))
@@ -120,7 +122,7 @@ def bench_scale(scale: float) -> list[StageResult]:
     results: list[StageResult] = []
     try:
         with ImagingServer(sim_layout().imaging_store, token) as server:
-            os.environ["YILIAN_IMAGING_URL"] = server.base_url
+            os.environ["AIRFLOW_CONN_YILIAN_IMAGING"] = imaging_connection(server.base_url)
             for source in SOURCES:
                 arg: Any = None
                 for stage in STAGES:

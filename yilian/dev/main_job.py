@@ -74,7 +74,7 @@ def _airflow(*args: str) -> None:
 def prepare_airflow() -> None:
     """Parse the dbt project (the marts DAG renders from its manifest), create or migrate the
     metadata DB and the DuckDB writer pool, and serialise the DAGs."""
-    from yilian.warehouse import run_dbt
+    from yilian.warehouse.dbt import run_dbt
 
     run_dbt(["parse"])
     Path(os.environ["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
@@ -206,7 +206,7 @@ def run_main_job(config, days: int) -> int:
     """`yilian run`: the whole pipeline for `days` simulated days, then the KPI summary."""
     from datetime import timedelta
 
-    from yilian.publish.report import format_summary, write_report
+    from yilian.warehouse.report import format_summary, write_report
 
     data = paths()
     reset_runtime_data(data)

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from yilian import bench
+from yilian.dev import bench
 
 SCALE = 0.02
 

@@ -13,18 +13,27 @@ invent a person; validation quarantines the row instead.
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import hmac
+import io
 import os
+import shutil
 from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError
 
-from yilian.extract.connections import connection
-from yilian.extract.tables import PATIENT_COLUMNS, PII_COLUMNS, TableSpec
+from yilian.settings import paths
+from yilian.sources.base import PATIENT_COLUMNS, PII_COLUMNS, TableSpec
+from yilian.sources.connections import connection
+
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet
 
 KEY_CONN_ID = "yilian_pseudonym_key"
 KEY_ENV = "YILIAN_PSEUDONYM_KEY"
@@ -102,12 +111,10 @@ def pseudonymise(frame: pd.DataFrame, spec: TableSpec, key: bytes) -> pd.DataFra
         lookup = {rid: _attributes(rid, key) for rid in ids.dropna().unique()}
         missing: tuple[None, None, None, None, bool] = (None, None, None, None, False)
         derived = [lookup.get(rid, missing) if not pd.isna(rid) else missing for rid in ids]
-        block = pd.DataFrame(
-            derived, columns=[name for name, _ in PATIENT_COLUMNS], index=out.index
-        )
-        for name, kind in PATIENT_COLUMNS:
-            dtype = {"string": "string", "int": "Int64", "bool": "boolean"}[kind]
-            out[name] = block[name].astype(dtype)
+        block = pd.DataFrame(derived, columns=[c.name for c in PATIENT_COLUMNS], index=out.index)
+        for column in PATIENT_COLUMNS:
+            dtype = {"string": "string", "int": "Int64", "bool": "boolean"}[column.type]
+            out[column.name] = block[column.name].astype(dtype)
     out = out.drop(columns=[c for c in PII_COLUMNS if c in out.columns])
     return out[[c for c in spec.column_names if c in out.columns]]
 
@@ -116,3 +123,46 @@ def unknown_columns(frame: pd.DataFrame, spec: TableSpec) -> list[str]:
     """Columns a source delivered that the contract does not know (never landed)."""
     known = set(spec.source_columns) | set(PII_COLUMNS)
     return [c for c in frame.columns if c not in known]
+
+
+# --- staging: the extract, before pseudonymisation -------------------------------------------
+
+
+def _staging_dir(source: str, ds: date) -> Path:
+    return paths().data_dir / "staging" / source / ds.isoformat()
+
+
+def _fernet(key: bytes) -> Fernet:
+    from cryptography.fernet import Fernet
+
+    derived = hmac.new(key, b"yilian staging v1", hashlib.sha256).digest()
+    return Fernet(base64.urlsafe_b64encode(derived))
+
+
+def stage(frames: dict[str, pd.DataFrame], source: str, ds: date, key: bytes) -> None:
+    """Keep the raw extract until pseudonymisation, encrypted with a key derived from the secret:
+    between two tasks it still holds names, phones and ID numbers."""
+    directory = _staging_dir(source, ds)
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True, mode=0o700)
+    fernet = _fernet(key)
+    for name, frame in frames.items():
+        buffer = io.BytesIO()
+        frame.to_parquet(buffer, index=False)
+        path = directory / f"{name}.parquet.enc"
+        path.write_bytes(fernet.encrypt(buffer.getvalue()))
+        path.chmod(0o600)
+
+
+def unstage(source: str, ds: date, key: bytes) -> dict[str, pd.DataFrame]:
+    fernet = _fernet(key)
+    return {
+        p.name.removesuffix(".parquet.enc"): pd.read_parquet(
+            io.BytesIO(fernet.decrypt(p.read_bytes()))
+        )
+        for p in sorted(_staging_dir(source, ds).glob("*.parquet.enc"))
+    }
+
+
+def discard_staging(source: str, ds: date) -> None:
+    shutil.rmtree(_staging_dir(source, ds), ignore_errors=True)

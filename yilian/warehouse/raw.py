@@ -20,8 +20,9 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from yilian.extract.tables import DUCKDB_TYPES, TABLES, tables_of
 from yilian.settings import LOCAL_TZ
+from yilian.sources import all_tables, source
+from yilian.sources.base import DUCKDB_TYPES, Lookup, TableSpec
 
 QUARANTINE_DDL = """
 create table if not exists quarantine.rejected_rows (
@@ -72,13 +73,18 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
         con.close()
 
 
+def raw_columns_ddl(spec: TableSpec) -> str:
+    """The columns of `raw.<source>__<table>`: the landing columns and the business day."""
+    cols = ", ".join(f"{c.name} {DUCKDB_TYPES[c.type]}" for c in spec.columns)
+    return f"{cols}, ds date not null"
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the ingestion schemas and tables if missing (idempotent)."""
     for schema in ("raw", "quarantine", "audit"):
         con.execute(f"create schema if not exists {schema}")
-    for spec in TABLES:
-        cols = ", ".join(f"{n} {DUCKDB_TYPES[k]}" for n, k in spec.columns)
-        con.execute(f"create table if not exists raw.{spec.raw_name} ({cols}, ds date not null)")
+    for spec in all_tables():
+        con.execute(f"create table if not exists raw.{spec.raw_name} ({raw_columns_ddl(spec)})")
     con.execute(QUARANTINE_DDL)
     con.execute(AUDIT_DDL)
 
@@ -117,19 +123,26 @@ def _exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
     return bool(rows[0][0])
 
 
+def facility_master() -> TableSpec:
+    """The table whose facility codes every source is checked against."""
+    (master,) = (spec for spec in all_tables() if spec.facility_master)
+    return master
+
+
 def master_facilities(path: Path, ds: date) -> set[str]:
-    """Facility codes in raw.hospital__facilities loaded for days up to `ds`.
+    """Facility codes in the facility master loaded for days up to `ds`.
 
     Bounded by ds so that re-running an old day after later days sees the master it saw
     the first time (the rerun must give the same answer).
     """
+    master = facility_master()
     if not path.exists():
         return set()
     with connect(path, read_only=True) as con:
-        if not _exists(con, "raw", "hospital__facilities"):
+        if not _exists(con, "raw", master.raw_name):
             return set()
         rows = con.execute(
-            "select distinct facility_code from raw.hospital__facilities where ds <= ?", [ds]
+            f"select distinct facility_code from raw.{master.raw_name} where ds <= ?", [ds]
         ).fetchall()
     return {r[0] for r in rows}
 
@@ -151,24 +164,27 @@ def trailing_volumes(path: Path, raw_name: str, ds: date, days: int = 7) -> list
     return [int(r[0]) for r in rows]
 
 
-def study_request_times(path: Path, study_ids: list[str], ds: date) -> pd.DataFrame:
-    """read_requested_at of already-loaded studies (latest version up to `ds`)."""
+def latest_values(
+    path: Path, spec: TableSpec, lookup: Lookup, keys: list[str], ds: date
+) -> pd.DataFrame:
+    """`lookup.value` of already-loaded rows of the looked-up table whose key is in `keys`
+    (their latest version up to `ds`), as columns (key, value)."""
+    target = source(spec.source).table(lookup.table)
+    (key,) = target.key
+    watermark = "updated_at" if "updated_at" in target.column_names else "last_updated"
     empty = pd.DataFrame(
-        {
-            "study_id": pd.Series(dtype="string"),
-            "read_requested_at": pd.Series(dtype="datetime64[us]"),
-        }
+        {key: pd.Series(dtype="string"), lookup.value: pd.Series(dtype="datetime64[us]")}
     )
-    if not path.exists() or not study_ids:
+    if not path.exists() or not keys:
         return empty
     with connect(path, read_only=True) as con:
-        if not _exists(con, "raw", "imaging__studies"):
+        if not _exists(con, "raw", target.raw_name):
             return empty
-        con.register("wanted", pa.table({"study_id": pa.array(study_ids, pa.string())}))
+        con.register("wanted", pa.table({key: pa.array(keys, pa.string())}))
         return con.execute(
-            """select s.study_id, arg_max(s.read_requested_at, s.last_updated) as read_requested_at
-               from raw.imaging__studies s join wanted using (study_id)
-               where s.ds <= ? group by s.study_id""",
+            f"""select t.{key}, arg_max(t.{lookup.value}, t.{watermark}) as {lookup.value}
+                from raw.{target.raw_name} t join wanted using ({key})
+                where t.ds <= ? group by t.{key}""",
             [ds],
         ).df()
 
@@ -184,7 +200,7 @@ def record_blocked(path: Path, rows: list[AuditRow]) -> None:
 
 def load_day(
     path: Path,
-    source: str,
+    source_name: str,
     ds: date,
     good: dict[str, pa.Table],
     rejected: pa.Table,
@@ -195,7 +211,7 @@ def load_day(
         ensure_schema(con)
         con.execute("begin")
         try:
-            for spec in tables_of(source):
+            for spec in source(source_name).tables:
                 con.execute(f"delete from raw.{spec.raw_name} where ds = ?", [ds])
                 batch = good[spec.table]
                 if batch.num_rows:
@@ -207,7 +223,8 @@ def load_day(
                     )
                     con.unregister("batch")
             con.execute(
-                "delete from quarantine.rejected_rows where source = ? and ds = ?", [source, ds]
+                "delete from quarantine.rejected_rows where source = ? and ds = ?",
+                [source_name, ds],
             )
             if rejected.num_rows:
                 con.register("rejected", rejected)

@@ -13,16 +13,12 @@ import re
 
 import pandas as pd
 
-from yilian.extract.tables import TableSpec
 from yilian.settings import LOCAL_TZ
+from yilian.sources.base import PII_COLUMNS, ExtractError, TableSpec
 
 _OFFSET = re.compile(r"(?:Z|[+-]\d{2}:?\d{2})$")
 _TRUE = {"1", "true", "t", "yes"}
 _FALSE = {"0", "false", "f", "no"}
-
-
-class ExtractError(RuntimeError):
-    """A source delivered something ingestion cannot take as is; the message says what and where."""
 
 
 def local_naive(values: pd.Series) -> pd.Series:
@@ -78,11 +74,7 @@ def typed(frame: pd.DataFrame, spec: TableSpec, where: str) -> pd.DataFrame:
 
     `where` names the delivery (e.g. "hospital 2026-11-01") for the error message.
     """
-    types = spec.types | {
-        "patient_id_no": "string",
-        "patient_name": "string",
-        "patient_phone": "string",
-    }
+    types = spec.types | dict.fromkeys(PII_COLUMNS, "string")
     out = pd.DataFrame(index=pd.RangeIndex(len(frame)))
     for column in frame.columns:
         values = frame[column].reset_index(drop=True)
@@ -98,5 +90,5 @@ def typed(frame: pd.DataFrame, spec: TableSpec, where: str) -> pd.DataFrame:
 
 def empty(spec: TableSpec, where: str) -> pd.DataFrame:
     """A typed frame with the source columns and no rows (a day without changes)."""
-    names = spec.source_columns + (["patient_name", "patient_phone"] if spec.has_patient else [])
-    return typed(pd.DataFrame({c: pd.Series(dtype="object") for c in names}), spec, where)
+    frame = pd.DataFrame({c: pd.Series(dtype="object") for c in spec.delivered_columns})
+    return typed(frame, spec, where)

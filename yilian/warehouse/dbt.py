@@ -5,7 +5,7 @@ the project and profiles directories of `dbt_project/`, the warehouse path from
 `yilian.settings.paths()` (or an explicit file), nothing phoning home, and the vars the models
 read (`ds` for the day-incremental models, the county populations for `dim_region`).
 
-    from yilian.warehouse import build
+    from yilian.warehouse.dbt import build
     build(ds="2026-11-05")                  # tonight: reprocess the days touched by ds
     build(full_refresh=True)                # rebuild everything; gives the same marts
 """
@@ -27,7 +27,6 @@ from typing import Any
 from yilian.settings import PROJECT_ROOT, paths
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
-MARTS_SCHEMA = "marts"
 MART_TABLES = (
     "mart_referrals_daily",
     "mart_remote_diagnosis_daily",
@@ -101,19 +100,6 @@ def dbt_vars(
     if extra:
         out.update(extra)
     return out
-
-
-def county_population_from_simulation(config: Any = None) -> dict[str, int]:
-    """Resident population per county of the simulated region at the configured scale.
-
-    Pass the result as `county_population` so `dim_region` (and remote reads per 10,000
-    residents) uses exactly the simulator's `County.population`.
-    """
-    from yilian_sim.config import SimulationConfig
-    from yilian_sim.region import build_region
-
-    region = build_region(config or SimulationConfig())
-    return {county.code: int(county.population) for county in region.counties}
 
 
 @contextmanager
@@ -219,8 +205,6 @@ def build(
     ds: date | str | Sequence[date | str] | None = None,
     *,
     full_refresh: bool = False,
-    select: Sequence[str] | None = None,
-    exclude: Sequence[str] | None = None,
     warehouse: Path | str | None = None,
     county_population: Mapping[str, int] | None = None,
     population_scale: float | None = None,
@@ -230,32 +214,16 @@ def build(
     """`dbt build` (seeds, models, unit tests, contracts, data tests) for business day `ds`.
 
     `ds` may be several days (a catch-up run); None on an incremental run processes the latest
-    loaded partition. `county_population` should come from `county_population_from_simulation`
-    (or the real resident figures) so per-10,000 rates use the right denominators.
+    loaded partition. `county_population` gives the resident figures per county so
+    per-10,000 rates use the right denominators.
     """
     args = ["build"]
     if full_refresh:
         args.append("--full-refresh")
-    if select:
-        args += ["--select", *select]
-    if exclude:
-        args += ["--exclude", *exclude]
     return run_dbt(
         args,
         warehouse=warehouse,
         vars=dbt_vars(ds, county_population=county_population, population_scale=population_scale),
         target_path=target_path,
         raise_on_failure=raise_on_failure,
-    )
-
-
-def source_freshness(
-    *, warehouse: Path | str | None = None, target_path: Path | str | None = None
-) -> DbtResult:
-    """`dbt source freshness` on the raw schema (warns after 30 h, errors after 54 h)."""
-    return run_dbt(
-        ["source", "freshness"],
-        warehouse=warehouse,
-        target_path=target_path,
-        raise_on_failure=False,
     )

@@ -1,4 +1,4 @@
-"""What the marts DAG's own tasks do: plan the days to rebuild, publish, build the docs.
+"""The marts DAG's own steps: plan the days to rebuild, publish, build the docs.
 
 Kept out of the DAG file so importing the DAG stays cheap and these steps are unit-testable.
 """
@@ -10,7 +10,7 @@ from datetime import date
 from typing import Any
 
 from yilian.settings import LOCAL_TZ, paths
-from yilian.warehouse import DBT_PROJECT_DIR, dbt_env, run_dbt
+from yilian.warehouse.dbt import DBT_PROJECT_DIR, dbt_env, run_dbt
 
 __all__ = ["DBT_PROJECT_DIR", "DBT_VARS_TEMPLATE", "dbt_environment", "plan_days", "publish"]
 
@@ -77,8 +77,8 @@ def plan_days(context: Any) -> dict[str, str]:
 
 def publish() -> dict[str, int]:
     """Publish the marts for BI (read-only DuckDB copy + Parquet); returns rows per table."""
-    from yilian.publish import publish_marts
-    from yilian.warehouse import release_duckdb
+    from yilian.warehouse.dbt import release_duckdb
+    from yilian.warehouse.publish import publish_marts
 
     release_duckdb()  # the dbt tasks ran in this process and may still hold the file
     data = paths()

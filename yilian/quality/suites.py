@@ -21,8 +21,8 @@ from typing import Any
 
 import pandas as pd
 
-from yilian.extract.tables import TableSpec
 from yilian.settings import PROJECT_ROOT
+from yilian.sources.base import TableSpec
 
 SUITES_DIR = PROJECT_ROOT / "expectations"
 SITE = "yilian"
@@ -103,35 +103,28 @@ def record_keys(frame: pd.DataFrame, spec: TableSpec, rows: list[int]) -> list[s
     return ["|".join("" if pd.isna(v) else str(v) for v in frame.loc[r, present]) for r in rows]
 
 
-def _reason(kind: str, kwargs: dict[str, Any], frame: pd.DataFrame, row: int) -> str:
-    """A one-line reason for one row, from the expectation and the row's (pseudonymised) values."""
+def _reason(
+    kind: str, kwargs: dict[str, Any], meta: dict[str, Any], frame: pd.DataFrame, row: int
+) -> str:
+    """A one-line reason for one row: the suite's own wording (`meta.reason`, with {column} and
+    {value}) where it has one, else what the expectation asks, with the row's values."""
 
     def val(col: str) -> str:
         v = frame.at[row, col] if col in frame.columns else None
         return "null" if pd.isna(v) else str(v)
 
+    col = kwargs.get("column", "")
+    if "reason" in meta:
+        return meta["reason"].format(column=col, value=val(col) if col else "")
     if kind == "expect_column_pair_values_a_to_be_greater_than_b":
         a, b = kwargs["column_A"], kwargs["column_B"]
         return f"{a}={val(a)} is before {b.lstrip('_')}={val(b)}"
-    col = kwargs.get("column", "")
     if kind == "expect_column_values_to_not_be_null":
         return f"{col} is null"
     if kind == "expect_column_values_to_match_regex":
         return f"{col}={val(col)} does not match {kwargs['regex']}"
     if kind == "expect_column_values_to_be_between":
         return f"{col}={val(col)} outside [{kwargs.get('min_value')}, {kwargs.get('max_value')})"
-    if col == "resident_id_valid":
-        return "resident ID fails GB 11643 (check character, birth date or division code)"
-    if col == "_duplicate":
-        return "repeat of an earlier row in the same batch"
-    if col == "_credit_code_valid":
-        return "credit code fails GB 32100 (check character)"
-    if (
-        isinstance(kwargs.get("value_set"), dict)
-        or col.endswith("facility_code")
-        or col == "hospital_code"
-    ):
-        return f"{col}={val(col)} is not in the facility master"
     return f"{col}={val(col)} not in {kwargs.get('value_set')}"
 
 
@@ -223,7 +216,7 @@ def _decide(
                 action,
                 len(rows),
                 record_keys(frame, spec, rows[:EXAMPLES]),
-                _reason(config.type, config.kwargs, frame, rows[0]),
+                _reason(config.type, config.kwargs, meta, frame, rows[0]),
             )
         else:
             detail = _table_detail(
@@ -238,7 +231,7 @@ def _decide(
             continue
         for r in rows:
             verdict.rejected.setdefault(r, []).append(
-                (rule, _reason(config.type, config.kwargs, frame, r))
+                (rule, _reason(config.type, config.kwargs, meta, frame, r))
             )
     bad = len(verdict.rejected)
     if bad >= MIN_BAD_ROWS_TO_BLOCK and bad > max_bad_row_share * len(frame):

@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from yilian.extract.tables import TableSpec
+from yilian.sources.base import TableSpec
 
 ARROW_TYPES = {
     "string": pa.string(),
@@ -40,7 +40,9 @@ def partition_path(landing: Path, spec: TableSpec, ds: date) -> Path:
 
 def arrow_table(frame: pd.DataFrame, spec: TableSpec) -> pa.Table:
     """The frame in the contract's Arrow types (only the contract columns it has)."""
-    fields = [pa.field(n, ARROW_TYPES[k]) for n, k in spec.columns if n in frame.columns]
+    fields = [
+        pa.field(c.name, ARROW_TYPES[c.type]) for c in spec.columns if c.name in frame.columns
+    ]
     arrays = []
     for f in fields:
         values = frame[f.name]

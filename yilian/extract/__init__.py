@@ -1,1 +1,0 @@
-"""Extraction: read one business day from each source system over its real protocol."""

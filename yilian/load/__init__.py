@@ -1,1 +1,0 @@
-"""Loading: landing Parquet partitions and the DuckDB raw, quarantine and audit tables."""

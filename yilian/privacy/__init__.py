@@ -1,1 +1,0 @@
-"""Privacy: replace personal data by pseudonyms before anything leaves extraction."""

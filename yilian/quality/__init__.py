@@ -1,0 +1,1 @@
+"""What may enter the warehouse: check columns, the GX suites' verdicts, and quarantine."""

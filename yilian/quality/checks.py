@@ -1,0 +1,101 @@
+"""What a batch needs before its suite can judge it: check columns and suite parameters.
+
+Some rules need more than one column of one row: "is this a repeat of an earlier row", "is this
+credit code's check character right" (GB 32100 has no GX expectation), "was the read requested
+before this report was signed" (the request time lives on the study). These are computed here,
+from what each table's spec declares (`duplicate_of`, `credit_code`, `lookups`), into
+`_`-prefixed columns that the suite then asks about, so every decision still shows up as a GX
+expectation with its own result in Data Docs. Suite parameters carry what changes per day: the
+end of the business day, the facility master, the volume floor.
+"""
+
+from __future__ import annotations
+
+import statistics
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from stdnum.cn import uscc
+
+from yilian.sources.base import Lookup, TableSpec
+from yilian.warehouse import raw
+
+VOLUME_FLOOR_SHARE = 0.2
+VOLUME_MIN_DAYS = 3
+
+
+def with_checks(
+    frames: dict[str, pd.DataFrame], specs: dict[str, TableSpec], db: Path, ds: date
+) -> dict[str, pd.DataFrame]:
+    """Every landed frame plus the `_` check columns its suite expects (where computable)."""
+    return {name: _checked(frame, specs[name], frames, db, ds) for name, frame in frames.items()}
+
+
+def _checked(
+    frame: pd.DataFrame, spec: TableSpec, batch: dict[str, pd.DataFrame], db: Path, ds: date
+) -> pd.DataFrame:
+    out = frame.copy()
+    dedup = [c for c in spec.dedup_columns if c in out.columns]
+    if len(dedup) == len(spec.dedup_columns):
+        out["_duplicate"] = out.duplicated(subset=dedup, keep="first").astype("boolean")
+    if spec.credit_code and spec.credit_code in out.columns:
+        out["_credit_code_valid"] = (
+            out[spec.credit_code]
+            .map(lambda v: None if pd.isna(v) else uscc.is_valid(v))
+            .astype("boolean")
+        )
+    for lookup in spec.lookups:
+        if lookup.via in out.columns:
+            values = _looked_up(spec, lookup, out[lookup.via], batch.get(lookup.table), db, ds)
+            out[lookup.column] = out[lookup.via].map(values).astype(values.dtype)
+    return out
+
+
+def _looked_up(
+    spec: TableSpec,
+    lookup: Lookup,
+    wanted: pd.Series,
+    in_batch: pd.DataFrame | None,
+    db: Path,
+    ds: date,
+) -> pd.Series:
+    """`lookup.value` by key: this batch's rows first, else the latest loaded up to `ds`."""
+    cols = [lookup.via, lookup.value]
+    here = in_batch[cols] if in_batch is not None and set(cols) <= set(in_batch.columns) else None
+    keys = wanted.dropna().unique().tolist()
+    if here is not None:
+        found = set(here[lookup.via].dropna())
+        keys = [k for k in keys if k not in found]
+    older = raw.latest_values(db, spec, lookup, keys, ds)
+    parts = [p for p in (older, here) if p is not None and len(p)]
+    table = pd.concat(parts, ignore_index=True) if parts else older
+    table = table.drop_duplicates(lookup.via, keep="last").set_index(lookup.via)
+    return table[lookup.value].astype("datetime64[us]")
+
+
+def known_facilities(
+    frames: dict[str, pd.DataFrame], specs: dict[str, TableSpec], db: Path, ds: date
+) -> set[str]:
+    """The facility master up to `ds`, plus the facilities a master table in this batch adds."""
+    known = raw.master_facilities(db, ds)
+    for name, frame in frames.items():
+        if specs[name].facility_master and "facility_code" in frame:
+            known |= set(frame["facility_code"].dropna())
+    return known
+
+
+def parameters(spec: TableSpec, ds: date, known_facilities: set[str], db: Path) -> dict[str, Any]:
+    """Suite parameters for one table on one day."""
+    history = raw.trailing_volumes(db, spec.raw_name, ds)
+    floor = (
+        int(VOLUME_FLOOR_SHARE * statistics.median(history))
+        if len(history) >= VOLUME_MIN_DAYS
+        else 0
+    )
+    return {
+        "end_of_day": pd.Timestamp(datetime.combine(ds + timedelta(days=1), time())),
+        "known_facilities": sorted(known_facilities),
+        "volume_floor": floor,
+    }

@@ -1,0 +1,159 @@
+"""The prescription-sharing platform (处方信息共享平台): daily GB18030 CSV files in a drop folder.
+
+Connection `yilian_prescriptions_drop` (extra `{"path": ...}`); without it, the simulated
+region's drop folder. The platform writes the day's CSV files, then the manifest last; the
+manifest is therefore the signal that the day is complete, and its row counts and SHA-256 are
+the proof that what we read is what was sent. Nothing is used before every file checks out: a
+missing, truncated or altered file fails with the file named and expected vs actual, so half a
+file never loads.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from yilian.settings import paths
+from yilian.sources.base import ExtractError, Source, TableSpec, columns
+from yilian.sources.connections import connection
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+CONN_ID = "yilian_prescriptions_drop"
+ENCODING = "GB18030"
+UPDATED_AT = ("updated_at", "timestamp", "When the platform last changed the record.")
+
+
+def drop_folder() -> Path:
+    conn = connection(CONN_ID)
+    if conn is not None and conn.extra_dejson.get("path"):
+        return Path(conn.extra_dejson["path"])
+    return paths().sim_dir / "drop"
+
+
+def manifest_path(drop: Path, ds: date) -> Path:
+    return drop / ds.isoformat() / f"manifest_{ds.isoformat()}.json"
+
+
+def _decode(path: Path, data: bytes, encoding: str) -> str:
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise ExtractError(f"prescriptions: {path} is not valid {encoding}: {exc}") from exc
+
+
+def _data_rows(text: str) -> int:
+    return max(sum(1 for _ in csv.reader(io.StringIO(text, newline=""))) - 1, 0)
+
+
+class PrescriptionPlatform(Source):
+    name = "prescriptions"
+    title = "prescription-sharing platform (处方信息共享平台), daily drop files"
+    description = (
+        "The prescription-sharing platform's daily drop files, loaded by the prescriptions DAG; "
+        "`ds` is the business day of the file."
+    )
+    signals_completion = True
+    tables = (
+        TableSpec(
+            "prescriptions",
+            "prescriptions",
+            "prescriptions",
+            "Hospital prescriptions; `is_outflow` when it flowed out to a retail pharmacy.",
+            ("prescription_id",),
+            columns(
+                ("prescription_id", "string", "Prescription identifier."),
+                ("hospital_code", "string", "Prescribing facility."),
+                ("encounter_id", "string", "Encounter the prescription was written at."),
+                "patient",
+                ("prescribed_at", "timestamp", "When it was prescribed."),
+                ("main_drug_name", "string", "Name of the main drug."),
+                ("drug_count", "int", "Number of drugs."),
+                ("total_amount", "float", "Total amount (yuan)."),
+                ("is_outflow", "bool", "Sent out to a retail pharmacy (处方外流)."),
+                ("pharmacy_credit_code", "string", "Credit code of the pharmacy it went to."),
+                UPDATED_AT,
+            ),
+            credit_code="pharmacy_credit_code",
+        ),
+        TableSpec(
+            "prescriptions",
+            "dispenses",
+            "dispenses",
+            "Dispenses of flowed-out prescriptions by retail pharmacies.",
+            ("dispense_id",),
+            columns(
+                ("dispense_id", "string", "Dispense identifier."),
+                ("prescription_id", "string", "The prescription dispensed."),
+                ("pharmacy_credit_code", "string", "Credit code of the dispensing pharmacy."),
+                ("dispensed_at", "timestamp", "When the pharmacy dispensed it."),
+                UPDATED_AT,
+            ),
+            credit_code="pharmacy_credit_code",
+        ),
+    )
+
+    def delivered(self, ds: date) -> bool:
+        """The platform has finished the day: its manifest, written last, exists."""
+        return manifest_path(drop_folder(), ds).exists()
+
+    def _manifest(self, drop: Path, ds: date) -> dict[str, Any]:
+        path = manifest_path(drop, ds)
+        if not path.exists():
+            raise ExtractError(f"prescriptions {ds}: manifest {path} is missing")
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        if manifest.get("business_date") != ds.isoformat():
+            raise ExtractError(
+                f"prescriptions {ds}: manifest {path} is for business_date "
+                f"{manifest.get('business_date')!r}"
+            )
+        return manifest
+
+    def extract(self, ds: date) -> dict[str, pd.DataFrame]:
+        """Every manifest file checked (SHA-256, rows) and read; raise on the first mismatch."""
+        import pandas as pd
+
+        from yilian.sources.frames import typed
+
+        drop = drop_folder()
+        names = {f"{spec.table}_{ds.isoformat()}.csv": spec for spec in self.tables}
+        out: dict[str, pd.DataFrame] = {}
+        for entry in self._manifest(drop, ds)["files"]:
+            name = entry["name"]
+            spec = names.get(name)
+            if spec is None:
+                raise ExtractError(f"prescriptions {ds}: unexpected file {name} in the manifest")
+            path = drop / ds.isoformat() / name
+            if not path.exists():
+                raise ExtractError(
+                    f"prescriptions {ds}: file {path} named in the manifest is missing"
+                )
+            data = path.read_bytes()
+            digest = hashlib.sha256(data).hexdigest()
+            text = _decode(path, data, entry.get("encoding", ENCODING))
+            rows = _data_rows(text)
+            if digest != entry["sha256"] or rows != entry["rows"]:
+                raise ExtractError(
+                    f"prescriptions {ds}: file {name} does not match its manifest: expected "
+                    f"{entry['rows']} rows, sha256 {entry['sha256'][:12]}…; found {rows} rows, "
+                    f"sha256 {digest[:12]}… ({len(data)} bytes). The file is truncated or was "
+                    "changed after the manifest; ask the platform to re-deliver the day."
+                )
+            frame = pd.read_csv(
+                io.StringIO(text, newline=""), dtype=str, keep_default_na=False, na_values=[""]
+            )
+            if len(frame) != rows:
+                raise ExtractError(
+                    f"prescriptions {ds}: {name} parsed to {len(frame)} rows, manifest {rows}"
+                )
+            out[spec.table] = typed(frame, spec, f"prescriptions {ds}")
+        missing = sorted(spec.table for spec in self.tables if spec.table not in out)
+        if missing:
+            raise ExtractError(f"prescriptions {ds}: manifest lists no file for {missing}")
+        return out

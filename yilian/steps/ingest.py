@@ -1,0 +1,242 @@
+"""The ingestion steps of one source and day: extract → pseudonymise+land → validate → load.
+
+Steps hand each other small JSON summaries (XCom) and files: the extract's staging copy
+(encrypted: it still holds personal data), the landed Parquet, and validation's decisions.
+Nothing here knows a particular source: what differs lives in `yilian.sources`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from yilian.settings import paths
+from yilian.sources import source
+
+log = logging.getLogger(__name__)
+DEFAULT_MAX_BAD_ROW_SHARE = 0.05
+
+
+class DataQualityBlocked(AirflowFailException):
+    """A blocking rule failed; the day was not loaded and the warehouse is unchanged.
+
+    Fails the task without retries: the same data would fail the same way.
+    """
+
+
+class MasterNotReady(RuntimeError):
+    """The facility master has no rows for the day yet; retrying later is the fix."""
+
+
+def delivered(source_name: str, ds: date) -> bool:
+    """Has the source finished delivering the day (always, for sources that do not say)?"""
+    return source(source_name).delivered(ds)
+
+
+def extract(source_name: str, ds: date, **options: Any) -> dict[str, Any]:
+    """Pull the day from the source over its protocol; stage it (encrypted) for pseudonymisation."""
+    from yilian.privacy import pseudonym_key, stage
+
+    key = pseudonym_key()  # fail before touching the source if there is no key
+    frames = source(source_name).extract(ds, **options)
+    stage(frames, source_name, ds, key)
+    rows = {name: len(frame) for name, frame in frames.items()}
+    log.info("extracted %s %s: %s", source_name, ds, rows)
+    return {"source": source_name, "ds": ds.isoformat(), "rows": rows}
+
+
+def pseudonymise_and_land(source_name: str, ds: date, extracted: dict[str, Any]) -> dict[str, Any]:
+    """Replace personal data, keep only contract columns, write the landing partitions."""
+    from yilian.landing import land
+    from yilian.privacy import (
+        discard_staging,
+        pseudonym_key,
+        pseudonymise,
+        unknown_columns,
+        unstage,
+    )
+
+    key = pseudonym_key()
+    system = source(source_name)
+    tables: dict[str, Any] = {}
+    for name, frame in unstage(source_name, ds, key).items():
+        spec = system.table(name)
+        if len(frame) != extracted["rows"][name]:
+            raise RuntimeError(
+                f"{source_name} {ds}: {name} staged {len(frame)} rows, extracted "
+                f"{extracted['rows'][name]}; rerun the extract"
+            )
+        path = land(pseudonymise(frame, spec, key), spec, ds, paths().landing_dir)
+        tables[name] = {
+            "rows": len(frame),
+            "path": str(path),
+            "unknown_columns": unknown_columns(frame, spec),
+        }
+    discard_staging(source_name, ds)
+    return {"source": source_name, "ds": ds.isoformat(), "tables": tables}
+
+
+def _decisions_path(source_name: str, ds: date) -> Path:
+    return paths().reports_dir / "validation" / source_name / ds.isoformat() / "rejected.parquet"
+
+
+def validate(
+    source_name: str,
+    ds: date,
+    run_id: str,
+    landed: dict[str, Any],
+    max_bad_row_share: float = DEFAULT_MAX_BAD_ROW_SHARE,
+) -> dict[str, Any]:
+    """Run the GX suites, write the quarantine decisions; on a blocking rule audit and raise."""
+    from yilian.landing import read_landed, write_atomic
+    from yilian.quality import checks, quarantine
+    from yilian.quality.suites import validate_tables
+    from yilian.warehouse import raw
+
+    db = paths().warehouse
+    system = source(source_name)
+    specs = {name: system.table(name) for name in landed["tables"]}
+    frames = {name: read_landed(spec, ds, paths().landing_dir) for name, spec in specs.items()}
+    known = checks.known_facilities(frames, specs, db, ds)
+    if not known:
+        raise MasterNotReady(
+            f"{source_name} {ds}: the facility master (raw.{raw.facility_master().raw_name}) is "
+            f"empty up to {ds}; load its source for this day first (this task retries on its own)"
+        )
+    verdicts = validate_tables(
+        source_name,
+        ds,
+        run_id,
+        checks.with_checks(frames, specs, db, ds),
+        specs,
+        {name: checks.parameters(specs[name], ds, known, db) for name in frames},
+        paths().data_docs_dir,
+        max_bad_row_share,
+    )
+    for name, verdict in verdicts.items():
+        log.info(
+            "validated %s %s %s: %d rows, %d quarantined, failures: %s; data docs %s",
+            source_name,
+            ds,
+            name,
+            verdict.rows,
+            len(verdict.rejected),
+            verdict.summary() or "none",
+            verdict.data_docs_path,
+        )
+    write_atomic(
+        quarantine.decisions(source_name, ds, run_id, frames, specs, verdicts),
+        _decisions_path(source_name, ds),
+    )
+    blocked = {name: v for name, v in verdicts.items() if v.blocked}
+    if blocked:
+        raw.record_blocked(
+            db,
+            [
+                raw.AuditRow(
+                    source_name,
+                    ds,
+                    name,
+                    v.rows,
+                    0,
+                    0,
+                    "blocked",
+                    v.summary(),
+                    v.data_docs_path,
+                    run_id,
+                )
+                for name, v in verdicts.items()
+            ],
+        )
+        unknown = {name: info["unknown_columns"] for name, info in landed["tables"].items()}
+        raise DataQualityBlocked(
+            quarantine.blocked_message(
+                source_name, ds, blocked, unknown, str(paths().data_docs_dir)
+            )
+        )
+    return {
+        "source": source_name,
+        "ds": ds.isoformat(),
+        "tables": {
+            name: {
+                "rows": v.rows,
+                "quarantined": len(v.rejected),
+                "failures": v.summary(),
+                "data_docs_path": v.data_docs_path,
+            }
+            for name, v in verdicts.items()
+        },
+        "decisions": str(_decisions_path(source_name, ds)),
+    }
+
+
+def load(source_name: str, ds: date, run_id: str, validated: dict[str, Any]) -> dict[str, Any]:
+    """Replace the day's rows in raw + quarantine and audit it; counts must reconcile."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from yilian.landing import partition_path
+    from yilian.warehouse import raw
+
+    system = source(source_name)
+    decisions = pq.read_table(validated["decisions"])
+    good: dict[str, pa.Table] = {}
+    audit: list[raw.AuditRow] = []
+    for name, info in validated["tables"].items():
+        spec = system.table(name)
+        landed = pq.read_table(partition_path(paths().landing_dir, spec, ds))
+        mine = decisions.filter(pc.equal(decisions["table_name"], name))
+        keep = pc.invert(
+            pc.is_in(pa.array(range(landed.num_rows), pa.int64()), value_set=mine["row"])
+        )
+        good[name] = landed.filter(keep)
+        loaded, quarantined = good[name].num_rows, mine.num_rows
+        if landed.num_rows != info["rows"] or landed.num_rows != loaded + quarantined:
+            raise RuntimeError(
+                f"{source_name} {ds} {name}: counts do not reconcile: extracted {info['rows']}, "
+                f"landed {landed.num_rows}, loaded {loaded} + quarantined {quarantined}"
+            )
+        audit.append(
+            raw.AuditRow(
+                source_name,
+                ds,
+                name,
+                info["rows"],
+                loaded,
+                quarantined,
+                "loaded",
+                info["failures"],
+                info["data_docs_path"],
+                run_id,
+            )
+        )
+    raw.load_day(paths().warehouse, source_name, ds, good, decisions.drop_columns(["row"]), audit)
+    counts = {
+        a.table_name: {
+            "extracted": a.rows_extracted,
+            "loaded": a.rows_loaded,
+            "quarantined": a.rows_quarantined,
+        }
+        for a in audit
+    }
+    log.info("loaded %s %s: %s", source_name, ds, counts)
+    return {"source": source_name, "ds": ds.isoformat(), "tables": counts}
+
+
+def run_day(
+    source_name: str,
+    ds: date,
+    run_id: str,
+    max_bad_row_share: float = DEFAULT_MAX_BAD_ROW_SHARE,
+    **options: Any,
+) -> dict[str, Any]:
+    """All four steps in-process (benchmark, quick tests); the DAGs run them as separate tasks."""
+    extracted = extract(source_name, ds, **options)
+    landed = pseudonymise_and_land(source_name, ds, extracted)
+    validated = validate(source_name, ds, run_id, landed, max_bad_row_share)
+    return load(source_name, ds, run_id, validated)

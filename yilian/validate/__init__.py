@@ -1,1 +1,0 @@
-"""Validation: Great Expectations suites decide which landed rows may enter the warehouse."""
