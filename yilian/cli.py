@@ -1,6 +1,7 @@
 """`yilian`: the pipeline's command line, one function per sub-command.
 
-`build` runs dbt on the warehouse by hand. `run`, `ui` and `bench` drive the embedded simulated
+`build` runs dbt on the warehouse by hand; `contracts` checks (or regenerates) what is generated
+from the table definitions. `run`, `ui` and `bench` drive the embedded simulated
 region (`yilian.dev`); they are offered only where the simulator is installed (a development
 checkout), never in a production image. Imports stay inside the sub-commands so `yilian --help`
 does not pay for dbt, SQLAlchemy or pandas.
@@ -41,6 +42,23 @@ def cmd_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_contracts(args: argparse.Namespace) -> int:
+    """Check the GX suites' schema blocks, the dbt sources and docs/CONTRACTS.md against the
+    table definitions in yilian.sources (exit 1 on drift); --write regenerates them."""
+    from yilian import contracts
+
+    if args.write:
+        for path in contracts.write():
+            print(f"rewrote {path}")
+        return 0
+    found = contracts.drift()
+    for item in found:
+        print(f"{item.path}: {item.what}", file=sys.stderr)
+    if found:
+        print("run `yilian contracts --write` to regenerate them", file=sys.stderr)
+    return 1 if found else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="yilian", description="Regional health data warehouse: the nightly pipeline."
@@ -59,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--full-refresh", action="store_true", help="rebuild every model from all of raw"
     )
+    contracts = add("contracts", cmd_contracts)
+    contracts.add_argument("--write", action="store_true", help="regenerate what drifted")
     if importlib.util.find_spec("yilian_sim") is not None:
         from yilian.dev.cli import add_commands
 

@@ -21,54 +21,158 @@ from pathlib import Path
 
 import duckdb
 
+from yilian.warehouse.raw import ensure_schema
+
 D1, D2, D3 = date(2026, 11, 1), date(2026, 11, 2), date(2026, 11, 3)
 XF, LS, ZY, GC = "522701", "522723", "522722", "522732"
 PREF = "522700"
 PHARMACY_CREDIT = "91522700MA5KPH0010"
 
-DDL = {
-    "hospital__alliances": """alliance_id varchar, alliance_name varchar, alliance_type varchar,
-        lead_facility_code varchar, county_code varchar, updated_at timestamp, ds date""",
-    "hospital__facilities": """facility_code varchar, version_no integer, credit_code varchar,
-        facility_name varchar, facility_type varchar, tier integer, grade varchar,
-        county_code varchar, prefecture_code varchar, alliance_id varchar, status varchar,
-        merged_into varchar, effective_date date, updated_at timestamp, ds date""",
-    "hospital__encounters": """encounter_id varchar, facility_code varchar,
-        encounter_type varchar, visit_at timestamp, discharge_at timestamp,
-        diagnosis_code varchar, department varchar, updated_at timestamp, patient_key varchar,
-        patient_sex varchar, patient_birth_year integer, patient_county_code varchar,
-        resident_id_valid boolean, ds date""",
-    "hospital__referrals": """referral_id varchar, from_facility_code varchar,
-        to_facility_code varchar, diagnosis_code varchar, is_green_channel integer,
-        status varchar, sent_at timestamp, accepted_at timestamp, completed_at timestamp,
-        rejected_at timestamp, updated_at timestamp, patient_key varchar, patient_sex varchar,
-        patient_birth_year integer, patient_county_code varchar, resident_id_valid boolean,
-        ds date""",
-    "hospital__result_recognitions": """recognition_id varchar, encounter_id varchar,
-        facility_code varchar, origin_facility_code varchar, item_code varchar,
-        item_category varchar, in_catalogue integer, recognised integer,
-        presented_at timestamp, updated_at timestamp, patient_key varchar,
-        patient_sex varchar, patient_birth_year integer, patient_county_code varchar,
-        resident_id_valid boolean, ds date""",
-    "hospital__upload_log": """upload_id varchar, facility_code varchar, business_date date,
-        feed varchar, record_count integer, received_at timestamp, updated_at timestamp,
-        ds date""",
-    "imaging__studies": """study_id varchar, requesting_facility_code varchar,
-        patient_key varchar, patient_sex varchar, patient_birth_year integer,
-        patient_county_code varchar, resident_id_valid boolean, modality varchar,
-        number_of_series integer, exam_at timestamp, uploaded_at timestamp,
-        read_requested_at timestamp, last_updated timestamp, ds date""",
-    "imaging__reports": """report_id varchar, study_id varchar,
-        reading_facility_code varchar, status varchar, issued_at timestamp,
-        exam_at timestamp, conclusion varchar, last_updated timestamp, ds date""",
-    "prescriptions__prescriptions": """prescription_id varchar, hospital_code varchar,
-        encounter_id varchar, patient_key varchar, patient_sex varchar,
-        patient_birth_year integer, patient_county_code varchar, resident_id_valid boolean,
-        prescribed_at timestamp, main_drug_name varchar, drug_count integer,
-        total_amount double, is_outflow integer, pharmacy_credit_code varchar,
-        updated_at timestamp, ds date""",
-    "prescriptions__dispenses": """dispense_id varchar, prescription_id varchar,
-        pharmacy_credit_code varchar, dispensed_at timestamp, updated_at timestamp, ds date""",
+#: The order of each table's tuples below; the tables themselves are raw's own DDL
+#: (yilian.warehouse.raw.ensure_schema, generated from yilian.sources).
+COLUMNS = {
+    "hospital__alliances": (
+        "alliance_id",
+        "alliance_name",
+        "alliance_type",
+        "lead_facility_code",
+        "county_code",
+        "updated_at",
+        "ds",
+    ),
+    "hospital__facilities": (
+        "facility_code",
+        "version_no",
+        "credit_code",
+        "facility_name",
+        "facility_type",
+        "tier",
+        "grade",
+        "county_code",
+        "prefecture_code",
+        "alliance_id",
+        "status",
+        "merged_into",
+        "effective_date",
+        "updated_at",
+        "ds",
+    ),
+    "hospital__encounters": (
+        "encounter_id",
+        "facility_code",
+        "encounter_type",
+        "visit_at",
+        "discharge_at",
+        "diagnosis_code",
+        "department",
+        "updated_at",
+        "patient_key",
+        "patient_sex",
+        "patient_birth_year",
+        "patient_county_code",
+        "resident_id_valid",
+        "ds",
+    ),
+    "hospital__referrals": (
+        "referral_id",
+        "from_facility_code",
+        "to_facility_code",
+        "diagnosis_code",
+        "is_green_channel",
+        "status",
+        "sent_at",
+        "accepted_at",
+        "completed_at",
+        "rejected_at",
+        "updated_at",
+        "patient_key",
+        "patient_sex",
+        "patient_birth_year",
+        "patient_county_code",
+        "resident_id_valid",
+        "ds",
+    ),
+    "hospital__result_recognitions": (
+        "recognition_id",
+        "encounter_id",
+        "facility_code",
+        "origin_facility_code",
+        "item_code",
+        "item_category",
+        "in_catalogue",
+        "recognised",
+        "presented_at",
+        "updated_at",
+        "patient_key",
+        "patient_sex",
+        "patient_birth_year",
+        "patient_county_code",
+        "resident_id_valid",
+        "ds",
+    ),
+    "hospital__upload_log": (
+        "upload_id",
+        "facility_code",
+        "business_date",
+        "feed",
+        "record_count",
+        "received_at",
+        "updated_at",
+        "ds",
+    ),
+    "imaging__studies": (
+        "study_id",
+        "requesting_facility_code",
+        "patient_key",
+        "patient_sex",
+        "patient_birth_year",
+        "patient_county_code",
+        "resident_id_valid",
+        "modality",
+        "number_of_series",
+        "exam_at",
+        "uploaded_at",
+        "read_requested_at",
+        "last_updated",
+        "ds",
+    ),
+    "imaging__reports": (
+        "report_id",
+        "study_id",
+        "reading_facility_code",
+        "status",
+        "issued_at",
+        "exam_at",
+        "conclusion",
+        "last_updated",
+        "ds",
+    ),
+    "prescriptions__prescriptions": (
+        "prescription_id",
+        "hospital_code",
+        "encounter_id",
+        "patient_key",
+        "patient_sex",
+        "patient_birth_year",
+        "patient_county_code",
+        "resident_id_valid",
+        "prescribed_at",
+        "main_drug_name",
+        "drug_count",
+        "total_amount",
+        "is_outflow",
+        "pharmacy_credit_code",
+        "updated_at",
+        "ds",
+    ),
+    "prescriptions__dispenses": (
+        "dispense_id",
+        "prescription_id",
+        "pharmacy_credit_code",
+        "dispensed_at",
+        "updated_at",
+        "ds",
+    ),
 }
 
 
@@ -431,17 +535,17 @@ def load_days(warehouse: Path, days: list[date]) -> None:
     does: delete the ds partition, insert its rows, one transaction per day."""
     con = duckdb.connect(str(warehouse))
     try:
-        con.execute("create schema if not exists raw")
-        for table, columns in DDL.items():
-            con.execute(f"create table if not exists raw.{table} ({columns})")
+        ensure_schema(con)
         for day in days:
             con.execute("begin")
             for table, rows in DAYS[day].items():
                 con.execute(f"delete from raw.{table} where ds = ?", [day])
                 if rows:
-                    width = len(rows[0])
-                    placeholders = ", ".join(["?"] * width)
-                    con.executemany(f"insert into raw.{table} values ({placeholders})", rows)
+                    names = ", ".join(COLUMNS[table])
+                    placeholders = ", ".join(["?"] * len(COLUMNS[table]))
+                    con.executemany(
+                        f"insert into raw.{table} ({names}) values ({placeholders})", rows
+                    )
             con.execute("commit")
     finally:
         con.close()

@@ -60,8 +60,12 @@ class TableVerdict:
         return "; ".join(f"{f.rule}={f.rows}" for f in self.failures)
 
 
+def suite_path(spec: TableSpec) -> Path:
+    return SUITES_DIR / f"{spec.raw_name}.json"
+
+
 def load_suite(spec: TableSpec) -> dict[str, Any]:
-    return json.loads((SUITES_DIR / f"{spec.raw_name}.json").read_text(encoding="utf-8"))
+    return json.loads(suite_path(spec).read_text(encoding="utf-8"))
 
 
 def _context(docs_dir: Path) -> Any:

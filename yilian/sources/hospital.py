@@ -40,7 +40,7 @@ class HospitalPlatform(Source):
     name = "hospital"
     title = "hospital platform (HIS / regional platform, 全民健康信息平台)"
     description = (
-        "The hospital platform as loaded by the hospital DAG: one table per source table, every "
+        "Loaded by the hospital DAG: one table per source table, every "
         "landing column plus `ds`, the business day whose extract held the row (CONTRACTS.md "
         "§4). A row updated later re-appears in a later ds."
     )

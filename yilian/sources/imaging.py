@@ -170,7 +170,7 @@ class ImagingCloud(Source):
     name = "imaging"
     title = "imaging cloud (FHIR R4 ImagingStudy + DiagnosticReport)"
     description = (
-        "The imaging cloud flattened by the imaging DAG; `ds` is the business day whose "
+        "Flattened by the imaging DAG; `ds` is the business day whose "
         "`_lastUpdated` window held the resource."
     )
     loaded_at_field = "last_updated"

@@ -55,10 +55,7 @@ def _data_rows(text: str) -> int:
 class PrescriptionPlatform(Source):
     name = "prescriptions"
     title = "prescription-sharing platform (处方信息共享平台), daily drop files"
-    description = (
-        "The prescription-sharing platform's daily drop files, loaded by the prescriptions DAG; "
-        "`ds` is the business day of the file."
-    )
+    description = "Loaded by the prescriptions DAG; `ds` is the business day of the file."
     signals_completion = True
     tables = (
         TableSpec(
