@@ -20,20 +20,8 @@ class Paths:
 
     @property
     def sim_dir(self) -> Path:
-        """The simulated region's source systems (hospital DB, imaging store, drop folder)."""
+        """The embedded simulated region: where the sources' default connections point."""
         return self.data_dir / "sim"
-
-    @property
-    def hospital_db(self) -> Path:
-        return self.sim_dir / "hospital.sqlite"
-
-    @property
-    def imaging_store(self) -> Path:
-        return self.sim_dir / "imaging.sqlite"
-
-    @property
-    def prescription_drop(self) -> Path:
-        return self.sim_dir / "drop"
 
     @property
     def landing_dir(self) -> Path:

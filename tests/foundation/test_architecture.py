@@ -76,8 +76,7 @@ def test_no_room_imports_a_higher_one(module: str) -> None:
     upward = {
         i
         for i in _imports(PRODUCT[module])
-        if (target := _room(i)) is not None
-        and LAYER[target] > LAYER[room]
+        if (target := _room(i)) is not None and LAYER[target] > LAYER[room]
     }
     assert upward == set()
 
