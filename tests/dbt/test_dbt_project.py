@@ -163,9 +163,9 @@ def test_dim_region_population_from_override_else_seed_times_scale(runs: Runs) -
     assert pop == {XF: 170_000, LS: 160_000, ZY: 75_000, GC: 115_000}
 
 
-def test_staging_keeps_latest_version_and_drops_invalid_ids(runs: Runs) -> None:
+def test_staging_keeps_latest_version(runs: Runs) -> None:
     t = runs.first
-    assert len(t["fct_encounters"]) == 11  # E1–E11: E3 twice in raw, E12 invalid
+    assert len(t["fct_encounters"]) == 11  # E1–E11: E3 twice in raw
     assert one(t, "fct_encounters", encounter_id="E3")["department"] == "全科"
     r1 = one(t, "fct_referrals", referral_id="R1")
     assert (r1["status"], r1["hours_to_accept"]) == ("accepted", 24.0)

@@ -3,15 +3,27 @@ a valid scale-out compose file, and a marts DAG wired to the three source Assets
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import jsonschema
 import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
+# schema/compose-spec.json of github.com/compose-spec/compose-spec, unmodified, at commit
+# 170098ba07d9f53c383a41bfd4c5166b0a4529a6 (the file last changed in a08f8d5, 2025-10-28)
+COMPOSE_SCHEMA = Path(__file__).with_name("compose-spec.json")
+# $$, $VAR, ${VAR} and ${VAR<op>arg} with op one of :- - :? ? :+ + (no nesting); any other $ is
+# an invalid template, as for Compose
+_VARIABLE = re.compile(
+    r"\$(?:(?P<escaped>\$)|(?P<named>[_A-Za-z][_A-Za-z0-9]*)"
+    r"|\{(?P<braced>[_A-Za-z][_A-Za-z0-9]*)(?:(?P<op>:?[-?+])(?P<arg>[^}]*))?\}|(?P<invalid>))"
+)
 
 
 def test_readme_gives_the_two_commands_and_ci_runs_the_test_one() -> None:
@@ -27,9 +39,69 @@ def test_readme_gives_the_two_commands_and_ci_runs_the_test_one() -> None:
         assert re.search(rf"^{target}", makefile, re.M), target
 
 
+def _substitute(match: re.Match[str], env: dict[str, str]) -> str:
+    if match["escaped"]:
+        return "$"
+    name = match["named"] or match["braced"]
+    if name is None:
+        raise ValueError(f"invalid interpolation format in {match.string!r}")
+    value, op, arg = env.get(name), match["op"], match["arg"]
+    if op is None:
+        return value or ""
+    present = bool(value) if op.startswith(":") else value is not None
+    if op.endswith("-"):
+        return value if present else arg
+    if op.endswith("?"):
+        if not present:
+            raise ValueError(f"required variable {name} is missing a value: {arg}")
+        return value
+    return arg if present else ""  # :+ and +
+
+
+def _interpolate(node: Any, env: dict[str, str]) -> Any:
+    if isinstance(node, dict):
+        return {key: _interpolate(value, env) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_interpolate(value, env) for value in node]
+    if isinstance(node, str):
+        return _VARIABLE.sub(lambda match: _substitute(match, env), node)
+    return node
+
+
+def load_compose(path: Path) -> dict[str, Any]:
+    """A compose file as Compose loads it: its values interpolated (every
+    variable the file marks required set, the others unset), then validated against the
+    Compose Specification schema; raises jsonschema.ValidationError on an invalid file."""
+    text = path.read_text()
+    required = set(re.findall(r"\$\{([_A-Za-z][_A-Za-z0-9]*):?\?", text))
+    compose = _interpolate(yaml.safe_load(text), dict.fromkeys(required, "set"))
+    jsonschema.Draft7Validator(json.loads(COMPOSE_SCHEMA.read_text())).validate(compose)
+    return compose
+
+
+def test_compose_interpolation_follows_compose() -> None:
+    env = {"SET": "v", "EMPTY": ""}
+    cases = {
+        "$SET ${SET} $$SET": "v v $SET",
+        "${UNSET}|${UNSET:-d}|${EMPTY:-d}|${EMPTY-d}|${SET:-d}": "|d|d||v",
+        "${SET:?e}|${EMPTY?e}|${SET:+r}|${EMPTY:+r}|${EMPTY+r}": "v||r||r",
+    }
+    for template, expected in cases.items():
+        assert _interpolate(template, env) == expected, template
+    for template in ("${UNSET:?e}", "${EMPTY:?e}", "${UNSET?e}", "${SET", "$ "):
+        with pytest.raises(ValueError):
+            _interpolate(template, env)
+
+
+def test_compose_validation_rejects_an_invalid_file(tmp_path: Path) -> None:
+    broken = tmp_path / "docker-compose.yml"
+    broken.write_text("services:\n  web:\n    image: ${IMAGE:-nginx}\n    comand: [run]\n")
+    with pytest.raises(jsonschema.ValidationError, match="comand"):
+        load_compose(broken)
+
+
 def test_compose_file_is_valid_and_keeps_secrets_out() -> None:
-    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-    services = compose["services"]
+    services = load_compose(ROOT / "docker-compose.yml")["services"]
     assert {"airflow-db", "redis", "hospital-db", "imaging-cloud", "airflow-scheduler"} <= set(
         services
     )

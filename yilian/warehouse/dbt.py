@@ -135,6 +135,25 @@ def release_duckdb() -> None:
                 env.close()
 
 
+def install_packages() -> None:
+    """`dbt deps` when dbt_packages/ holds fewer packages than packages.yml lists (dbt's own check).
+
+    A fresh clone has none (the folder is git-ignored); the packages are vendored as `local:`
+    ones, so this needs no network.
+    """
+    import yaml
+    from dbt.cli.main import dbtRunner
+
+    specified = yaml.safe_load((DBT_PROJECT_DIR / "packages.yml").read_text())["packages"]
+    installed = DBT_PROJECT_DIR / "dbt_packages"
+    if installed.is_dir() and sum(p.is_dir() for p in installed.iterdir()) >= len(specified):
+        return
+    project = ["--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    outcome = dbtRunner().invoke(["deps", *project])
+    if not outcome.success:
+        raise DbtError(f"dbt deps failed: {outcome.exception or 'see dbt.log'}")
+
+
 def run_dbt(
     args: Sequence[str],
     *,
@@ -168,6 +187,7 @@ def run_dbt(
     started = time.monotonic()
     with _patched_environ(dbt_env(warehouse_path)):
         try:
+            install_packages()
             outcome = dbtRunner().invoke(cli_args)
         finally:
             release_duckdb()

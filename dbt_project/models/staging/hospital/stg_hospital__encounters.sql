@@ -28,6 +28,4 @@ renamed as (
 )
 
 select * from renamed
--- invalid resident IDs are quarantined upstream; keep the guard here too
-where resident_id_valid
 qualify row_number() over (partition by encounter_id order by updated_at desc, ds desc) = 1

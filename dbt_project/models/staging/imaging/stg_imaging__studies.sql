@@ -28,5 +28,4 @@ renamed as (
 )
 
 select * from renamed
-where resident_id_valid
 qualify row_number() over (partition by study_id order by last_updated_at desc, ds desc) = 1

@@ -30,5 +30,4 @@ renamed as (
 )
 
 select * from renamed
-where resident_id_valid
 qualify row_number() over (partition by prescription_id order by updated_at desc, ds desc) = 1
