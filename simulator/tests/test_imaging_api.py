@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -246,3 +247,21 @@ def test_a_days_api_faults_are_armed_once_when_the_day_is_written(tmp_path: Path
     with serve_imaging(paths, TOKEN) as base_url:
         statuses = [get(f"{base_url}/ImagingStudy").status_code for _ in range(3)]
     assert statuses == [429, 429, 200]
+
+
+def test_a_slow_answer_holds_up_no_other_client(server: ImagingServer) -> None:
+    server.inject_fault("slow_api", 1, delay=1.0)
+    url = f"{server.base_url}/ImagingStudy"
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(get, url)
+        time.sleep(0.2)  # the slow request has taken the fault
+        started = time.perf_counter()
+        assert get(url).status_code == 200
+        assert time.perf_counter() - started < 0.5
+        assert slow.result().status_code == 200
+
+
+def test_a_taken_port_fails_at_construction(server: ImagingServer, tmp_path: Path) -> None:
+    port = int(server.base_url.rsplit(":", 1)[1].removesuffix("/fhir"))
+    with pytest.raises(OSError):
+        ImagingServer(tmp_path / "other.sqlite", TOKEN, port=port)

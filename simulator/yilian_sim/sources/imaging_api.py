@@ -2,7 +2,7 @@
 
 The store is a SQLite file of resources (type, id, lastUpdated, JSON) plus the simulated clock:
 a resource is visible only once `meta.lastUpdated` <= the clock, as in a real system that has
-lived up to the end of the last simulated day. The server is a stdlib `ThreadingHTTPServer`
+lived up to the end of the last simulated day. The server is a FastAPI app run by uvicorn,
 speaking searchset Bundles with keyset pagination (a `next` link holds the last key seen and
 the clock of the first page, so a paged read is a consistent snapshot with no duplicates). It
 fails on demand (503, 429 with Retry-After, slow answers) for the next N requests, switched
@@ -12,18 +12,24 @@ either by the day's faults or at runtime, and records every request a fault touc
 from __future__ import annotations
 
 import base64
+import copy
 import hmac
 import json
+import socket
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from datetime import date, datetime, timedelta, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode
+
+import uvicorn
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.datastructures import URL
 
 from yilian_sim.faults import (
     API_FAULTS,
@@ -389,139 +395,142 @@ def capability_statement() -> dict[str, Any]:
     }
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
+class _Refused(Exception):
+    """An answer other than the one asked for: an OperationOutcome with its status."""
 
-    def __init__(self, address: tuple[str, int], store: ImagingStore, token: str, quiet: bool):
-        super().__init__(address, _Handler)
-        self.store, self.token, self.quiet = store, token, quiet
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _HTTPServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        if not self.server.quiet:
-            super().log_message(format, *args)
-
-    def _send(
-        self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
     ) -> None:
-        data = json.dumps(body, ensure_ascii=False).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", FHIR_JSON + "; charset=utf-8")
-        self.send_header("Content-Length", str(len(data)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(data)
+        super().__init__(message)
+        self.status, self.code, self.headers = status, code, headers
 
-    def _authorised(self) -> bool:
-        header = self.headers.get("Authorization", "")
-        given = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
-        if given and hmac.compare_digest(given.encode(), self.server.token.encode()):
-            return True
-        self._send(
-            401,
-            outcome("login", "a valid bearer token is required"),
-            {"WWW-Authenticate": 'Bearer realm="yilian-imaging"'},
+
+def _fhir(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    """A FHIR JSON answer; names and conclusions stay readable UTF-8, not \\u escapes."""
+    return Response(
+        json.dumps(body, ensure_ascii=False), status, headers, FHIR_JSON + "; charset=utf-8"
+    )
+
+
+def search_bundle(
+    store: ImagingStore, resource_type: str, query: dict[str, list[str]], url: URL
+) -> dict[str, Any]:
+    """One page of a search as a searchset Bundle. `next` carries the cursor (last key, first
+    page's clock), so a client follows it verbatim and a paged read is one snapshot."""
+    bounds, count, cursor = parse_search(query)
+    if cursor is not None:
+        clock, after = cursor["clock"], (cursor["lu"], cursor["id"])
+    else:
+        now = store.clock()
+        clock, after = (_key(now) if now else ""), None
+    total, resources, more = store.search(resource_type, bounds, count, clock, after)
+    base = f"{url.scheme}://{url.netloc}"
+    params = [("_lastUpdated", v) for v in query.get("_lastUpdated", [])]
+    params.append(("_count", str(count)))
+    links = [{"relation": "self", "url": str(url)}]
+    if more:
+        last = resources[-1]
+        token = json.dumps(
+            {"clock": clock, "lu": parse_instant(last["meta"]["lastUpdated"]), "id": last["id"]}
         )
-        return False
+        params.append(("_cursor", base64.urlsafe_b64encode(token.encode()).decode()))
+        links.append(
+            {"relation": "next", "url": f"{base}/fhir/{resource_type}?{urlencode(params)}"}
+        )
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": total,
+        "link": links,
+        "entry": [
+            {
+                "fullUrl": f"{base}/fhir/{resource_type}/{r['id']}",
+                "resource": r,
+                "search": {"mode": "match"},
+            }
+            for r in resources
+        ],
+    }
 
-    def do_GET(self) -> None:
-        url = urlsplit(self.path)
-        if url.path in ("/fhir/metadata", "/fhir/metadata/"):
-            self._send(200, capability_statement())
-            return
-        if not url.path.startswith("/fhir/"):
-            self._send(404, outcome("not-found", f"no such endpoint: {url.path}"))
-            return
-        if fault := self.server.store.take_fault(url.path):
+
+def imaging_app(store: ImagingStore, token: str) -> FastAPI:
+    """The FHIR API over `store`. Endpoints touching the store are plain functions, which
+    FastAPI runs in its thread pool: SQLite and a slow fault's sleep never hold up others."""
+    # No OpenAPI pages (their assets come from a CDN) and no redirects of trailing slashes.
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None, redirect_slashes=False)
+
+    @app.exception_handler(_Refused)
+    async def refused(request: Request, error: _Refused) -> Response:
+        return _fhir(error.status, outcome(error.code, str(error)), error.headers)
+
+    @app.exception_handler(BadRequest)
+    async def bad_request(request: Request, error: BadRequest) -> Response:
+        return _fhir(400, outcome("invalid", str(error)))
+
+    def take_fault(request: Request) -> None:
+        """A pending fault strikes before authentication, as a failing gateway would."""
+        if fault := store.take_fault(request.url.path):
             name, delay = fault
             if name == "api_errors":
-                self._send(503, outcome("transient", "imaging cloud temporarily unavailable"))
-                return
+                raise _Refused(503, "transient", "imaging cloud temporarily unavailable")
             if name == "api_rate_limit":
-                self._send(429, outcome("throttled", "too many requests"), {"Retry-After": "1"})
-                return
+                raise _Refused(429, "throttled", "too many requests", {"Retry-After": "1"})
             time.sleep(delay)
-        if not self._authorised():
-            return
-        resource_type = url.path.removeprefix("/fhir/").rstrip("/")
+
+    def authorised(request: Request) -> None:
+        header = request.headers.get("Authorization", "")
+        given = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+        if not (given and hmac.compare_digest(given.encode(), token.encode())):
+            raise _Refused(
+                401,
+                "login",
+                "a valid bearer token is required",
+                {"WWW-Authenticate": 'Bearer realm="yilian-imaging"'},
+            )
+
+    @app.get("/fhir/metadata")
+    @app.get("/fhir/metadata/")
+    def metadata() -> Response:
+        """Open to all, faults or not: it is where a client learns it needs a token."""
+        return _fhir(200, capability_statement())
+
+    @app.get("/fhir/{resource_type:path}", dependencies=[Depends(take_fault), Depends(authorised)])
+    def search(resource_type: str, request: Request) -> Response:
+        resource_type = resource_type.rstrip("/")
         if resource_type not in RESOURCE_TYPES:
-            self._send(404, outcome("not-supported", f"no such resource type: {resource_type}"))
-            return
-        try:
-            self._send(
-                200, self._search(resource_type, parse_qs(url.query, keep_blank_values=True))
-            )
-        except BadRequest as error:
-            self._send(400, outcome("invalid", str(error)))
+            raise _Refused(404, "not-supported", f"no such resource type: {resource_type}")
+        query = parse_qs(request.url.query, keep_blank_values=True)
+        return _fhir(200, search_bundle(store, resource_type, query, request.url))
 
-    def _search(self, resource_type: str, query: dict[str, list[str]]) -> dict[str, Any]:
-        bounds, count, cursor = parse_search(query)
-        store = self.server.store
-        if cursor is not None:
-            clock, after = cursor["clock"], (cursor["lu"], cursor["id"])
-        else:
-            now = store.clock()
-            clock, after = (_key(now) if now else ""), None
-        total, resources, more = store.search(resource_type, bounds, count, clock, after)
-        host, port = self.server.server_address[:2]
-        base = f"http://{self.headers.get('Host') or f'{host}:{port}'}"
-        params = [("_lastUpdated", v) for v in query.get("_lastUpdated", [])]
-        params.append(("_count", str(count)))
-        links = [{"relation": "self", "url": f"{base}{self.path}"}]
-        if more:
-            last = resources[-1]
-            token = json.dumps(
-                {"clock": clock, "lu": parse_instant(last["meta"]["lastUpdated"]), "id": last["id"]}
-            )
-            params.append(("_cursor", base64.urlsafe_b64encode(token.encode()).decode()))
-            links.append(
-                {"relation": "next", "url": f"{base}/fhir/{resource_type}?{urlencode(params)}"}
-            )
-        return {
-            "resourceType": "Bundle",
-            "type": "searchset",
-            "total": total,
-            "link": links,
-            "entry": [
-                {
-                    "fullUrl": f"{base}/fhir/{resource_type}/{r['id']}",
-                    "resource": r,
-                    "search": {"mode": "match"},
-                }
-                for r in resources
-            ],
-        }
-
-    def do_POST(self) -> None:
+    @app.post("/_admin/faults", dependencies=[Depends(authorised)])
+    async def arm(request: Request) -> Response:
         """`POST /_admin/faults {"name", "count", "delay"?}` arms an API fault at runtime."""
-        if urlsplit(self.path).path != "/_admin/faults":
-            self._send(404, outcome("not-found", f"no such endpoint: {self.path}"))
-            return
-        if not self._authorised():
-            return
         try:
-            length = int(self.headers.get("Content-Length") or 0)
-            spec = json.loads(self.rfile.read(length) or b"{}")
-            self.server.store.arm_fault(
+            spec = json.loads(await request.body() or b"{}")
+            args = (
                 str(spec["name"]),
                 int(spec.get("count", 1)),
                 float(spec.get("delay", SLOW_API_DELAY_S)),
             )
+            await run_in_threadpool(store.arm_fault, *args)
         except (ValueError, KeyError, TypeError) as error:
-            self._send(400, outcome("invalid", f"bad fault request: {error}"))
-            return
-        self._send(200, {"armed": spec})
+            raise _Refused(400, "invalid", f"bad fault request: {error}") from None
+        return _fhir(200, {"armed": spec})
+
+    @app.api_route("/{path:path}", methods=["GET", "POST"])
+    def not_found(request: Request) -> Response:
+        """Any other GET or POST: an OperationOutcome like every other refusal."""
+        raise _Refused(404, "not-found", f"no such endpoint: {request.url.path}")
+
+    return app
 
 
 class ImagingServer:
     """The imaging API on loopback; a context manager for tests, `serve_forever` for the CLI.
 
-    `port=0` takes an ephemeral port; `base_url` is `http://127.0.0.1:<port>/fhir`.
+    The socket is bound here, so a taken port fails at construction and `port=0` has its real
+    port at once; `base_url` is `http://127.0.0.1:<port>/fhir`. uvicorn serves the app on it,
+    in a thread while the context is open.
     """
 
     def __init__(
@@ -535,12 +544,19 @@ class ImagingServer:
         if not token:
             raise ValueError("the imaging API needs a bearer token")
         self.store = ImagingStore(store_path)
-        self._http = _HTTPServer((host, port), self.store, token, quiet)
+        self._socket = socket.create_server((host, port))
+        if quiet:  # the host process's logging config stays as it is; no access log
+            logs: dict[str, Any] = {"log_config": None, "log_level": "warning", "access_log": False}
+        else:  # uvicorn's format, with the access log on stderr too: stdout stays the caller's
+            config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+            config["handlers"]["access"]["stream"] = "ext://sys.stderr"
+            logs = {"log_config": config}
+        self._uvicorn = uvicorn.Server(uvicorn.Config(imaging_app(self.store, token), **logs))
         self._thread: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
-        host, port = self._http.server_address[:2]
+        host, port = self._socket.getsockname()[:2]
         return f"http://{host}:{port}/fhir"
 
     def inject_fault(self, name: str, count: int, delay: float = SLOW_API_DELAY_S) -> None:
@@ -548,21 +564,22 @@ class ImagingServer:
         self.store.arm_fault(name, count, delay)
 
     def serve_forever(self) -> None:
-        try:
-            self._http.serve_forever()
-        finally:
-            self._http.server_close()
+        """Serve until stopped: in the main thread uvicorn turns SIGINT and SIGTERM into a
+        clean shutdown (then re-raises them); elsewhere `__exit__` stops it."""
+        with self._socket:
+            self._uvicorn.run(sockets=[self._socket])
 
     def __enter__(self) -> ImagingServer:
-        self._thread = threading.Thread(
-            target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
         self._thread.start()
+        while not self._uvicorn.started:
+            if not self._thread.is_alive():
+                raise RuntimeError("the imaging API did not start")
+            time.sleep(0.01)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._http.shutdown()
-        self._http.server_close()
+        self._uvicorn.should_exit = True
         if self._thread is not None:
             self._thread.join()
 
