@@ -38,4 +38,5 @@ bench: setup
 	.venv/bin/yilian bench
 
 clean:
-	rm -rf data/ .venv .tools
+	find data -mindepth 1 -maxdepth 1 ! -name README.md -exec rm -rf {} +
+	rm -rf .venv .tools
