@@ -1,22 +1,25 @@
 """
 ### yilian_marts — dbt builds the star schema and KPI marts, then publishes them for BI
 
-Runs when **all three** source Assets (`yilian://raw/hospital`, `yilian://raw/imaging`,
-`yilian://raw/prescriptions`) have been updated since its last run — so the marts of a business
-day are built once every feed of that day is in.
+Partitioned by business day, like the source DAGs: each source's `load` updates its Asset
+(`yilian://raw/hospital`, `…/imaging`, `…/prescriptions`) for its day, and every such event
+starts a run of this DAG for **that day** (partition key `YYYY-MM-DD`). A rerun of one source's
+day therefore rebuilds exactly that day.
 
-1. **plan_days** — which business days' raw partitions arrived (from the triggering Asset
-   events; a manual run means the day of its logical date). dbt reprocesses exactly those
-   partitions and the days their rows belong to (late updates included), not the history.
-2. **dbt** — astronomer-cosmos in watcher mode: one `dbt build` (seeds, models, unit tests,
+1. **check_feeds** — builds only once all three feeds of the day are loaded (the audit says so);
+   until then the run ends here, skipped, naming the feeds still missing.
+2. **plan_days** — the day of the run (or the `days` param of a manual run). dbt reprocesses
+   exactly those raw partitions and the days their rows belong to (late updates included), not
+   the history.
+3. **dbt** — astronomer-cosmos in watcher mode: one `dbt build` (seeds, models, unit tests,
    contracts, data tests, in dependency order and threads) runs in `dbt_producer_watcher`, and
    every dbt model and seed has its own task that reports that node's outcome, so a failing
    model is visible by name in the graph without paying a dbt start-up per model. A failing
    test stops the publish.
-3. **publish** — copy schema `marts` to `publish/yilian_marts.duckdb` and one Parquet file per
+4. **publish** — copy schema `marts` to `publish/yilian_marts.duckdb` and one Parquet file per
    mart, swapped in atomically: BI tools read the copy while the next night writes the
    warehouse.
-4. **docs** — the dbt docs site in `reports/dbt_docs/`.
+5. **docs** — the dbt docs site in `reports/dbt_docs/`.
 
 Writers to the DuckDB file share the pool `yilian_duckdb` (one slot). Full rebuild by hand:
 `yilian build --full-refresh` (or `--day YYYY-MM-DD` for chosen days).
@@ -24,13 +27,20 @@ Writers to the DuckDB file share the pool `yilian_duckdb` (one slot). Full rebui
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from airflow.sdk import Asset, AssetAll, Param, dag, get_current_context, task
+from airflow.sdk import (
+    Asset,
+    AssetAny,
+    IdentityMapper,
+    Param,
+    PartitionedAssetTimetable,
+    dag,
+    get_current_context,
+    task,
+)
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode
 
-from yilian.dags import DUCKDB_POOL, START
+from yilian.dags import DUCKDB_POOL, schedule_bounds
 from yilian.sources import SOURCES
 from yilian.steps import marts, on_failure
 
@@ -39,30 +49,36 @@ SOURCE_ASSETS = [Asset(source.asset_uri) for source in SOURCES.values()]
 
 @dag(
     dag_id="yilian_marts",
-    schedule=AssetAll(*SOURCE_ASSETS),
-    start_date=START,
+    schedule=PartitionedAssetTimetable(
+        assets=AssetAny(*SOURCE_ASSETS), default_partition_mapper=IdentityMapper()
+    ),
     catchup=False,
     max_active_runs=1,
     doc_md=__doc__,
     tags=["yilian", "warehouse", "dbt"],
+    **schedule_bounds(),
     params={
         "days": Param(
             [],
             type="array",
             items={"type": "string", "format": "date"},
-            description="Business days to rebuild (YYYY-MM-DD). Empty: the days the triggering "
-            "source runs loaded, or the run's own day.",
+            description="Business days to rebuild (YYYY-MM-DD), for a manual run. Empty: the "
+            "run's own day (its partition key).",
         ),
     },
     default_args={
         "owner": "yilian-data",
-        "retries": 1,
-        "retry_delay": timedelta(minutes=5),
+        # a build that failed fails the same way again: nothing is retried for nothing
+        "retries": 0,
         "pool": DUCKDB_POOL,
         "on_failure_callback": on_failure,
     },
 )
 def yilian_marts() -> None:
+    @task.short_circuit
+    def check_feeds() -> bool:
+        return marts.feeds_complete(get_current_context())
+
     @task
     def plan_days() -> dict[str, str]:
         return marts.plan_days(get_current_context())
@@ -105,7 +121,7 @@ def yilian_marts() -> None:
         return marts.generate_docs()
 
     published = publish()
-    plan_days() >> dbt >> published >> docs()
+    check_feeds() >> plan_days() >> dbt >> published >> docs()
 
 
 yilian_marts()

@@ -9,6 +9,8 @@ import os
 
 from yilian.settings import PROJECT_ROOT, paths
 
+SQLITE_CONNECT_ARGS = {"timeout": 60}
+
 
 def airflow_env() -> dict[str, str]:
     data = paths().data_dir
@@ -20,13 +22,18 @@ def airflow_env() -> dict[str, str]:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DEFAULT_TIMEZONE": "Asia/Shanghai",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        # one worker per core (LocalExecutor starts `parallelism` workers; 32 by default)
+        "AIRFLOW__CORE__PARALLELISM": str(max(2, os.cpu_count() or 2)),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home}/airflow.db",
+        # SQLite has one writer: wait for the lock instead of failing with "database is locked"
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "yilian.airflow_env.SQLITE_CONNECT_ARGS",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
         # Nothing phones home: cosmos and dbt report usage by default, GX sends analytics.
         # (Airflow 3.3 ships no usage-data collection, so it needs no switch.)
         "DO_NOT_TRACK": "1",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+        "DBT_USE_COLORS": "False",
         "GX_ANALYTICS_ENABLED": "False",
     }
 

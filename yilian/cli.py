@@ -62,6 +62,19 @@ def cmd_contracts(args: argparse.Namespace) -> int:
     return 1 if found else 0
 
 
+def cmd_airflow(args: argparse.Namespace) -> int:
+    """Any `airflow` command in this installation's environment (its AIRFLOW_HOME, metadata DB,
+    DAG folder, telemetry off), e.g. `yilian airflow dags unpause yilian_hospital`."""
+    import os
+
+    from yilian.airflow_env import apply_airflow_env
+
+    apply_airflow_env()
+    airflow = os.path.join(os.path.dirname(sys.executable), "airflow")
+    os.execv(airflow, [airflow, *args.args])
+    return 0  # pragma: no cover - execv does not return
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="yilian", description="Regional health data warehouse: the nightly pipeline."
@@ -80,6 +93,8 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--full-refresh", action="store_true", help="rebuild every model from all of raw"
     )
+    passthrough = add("airflow", cmd_airflow)
+    passthrough.add_argument("args", nargs=argparse.REMAINDER, help="the airflow command")
     contracts = add("contracts", cmd_contracts)
     contracts.add_argument("--write", action="store_true", help="regenerate what drifted")
     if importlib.util.find_spec("yilian_sim") is not None:

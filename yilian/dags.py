@@ -1,8 +1,13 @@
 """The one definition of a source DAG: extract → pseudonymise_and_land → validate → load.
 
-Every source gets the same four tasks (plus a sensor where the source says when a day is
-complete), the same daily timetable at local midnight, retries and failure callback; its own
-extract options become params of its DAG. A DAG file is then one call and its documentation.
+Every source gets the same four tasks, the same timetable, retries and failure callback; its own
+extract options become params of its DAG. A source that says when a day is complete gets a
+sensor for it, and a source checked against the facility master waits for the master's day. A
+DAG file is then one call and its documentation.
+
+The timetable partitions by business day: at local midnight it runs the day that just ended
+(partition key `YYYY-MM-DD`), `airflow backfill create` makes one run per day of its range, and
+the `load` task's Asset event carries that key, so `yilian_marts` builds exactly that day.
 """
 
 from __future__ import annotations
@@ -14,19 +19,20 @@ import pendulum
 from airflow.sdk import (
     DAG,
     Asset,
-    CronDataIntervalTimetable,
+    CronPartitionTimetable,
     Param,
     PokeReturnValue,
     get_current_context,
     task,
 )
 
-from yilian.settings import LOCAL_TZ
+from yilian.settings import LOCAL_TZ, schedule_window
 from yilian.sources import source
 from yilian.steps import business_day, ingest, on_failure
 
-START = pendulum.datetime(2026, 11, 1, tz=LOCAL_TZ)
 DUCKDB_POOL = "yilian_duckdb"
+#: A sensor that cannot succeed gives up long before the next night's run.
+SENSOR_TIMEOUT = timedelta(hours=8)
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "yilian-data",
     "retries": 3,
@@ -35,6 +41,27 @@ DEFAULT_ARGS: dict[str, Any] = {
     "max_retry_delay": timedelta(hours=1),
     "on_failure_callback": on_failure,
 }
+
+
+def business_day_timetable() -> CronPartitionTimetable:
+    """At 00:00 Asia/Shanghai, the business day that just ended (run_offset -1), keyed
+    `YYYY-MM-DD`."""
+    return CronPartitionTimetable(
+        "0 0 * * *", timezone=LOCAL_TZ, run_offset=-1, key_format="%Y-%m-%d"
+    )
+
+
+def schedule_bounds() -> dict[str, Any]:
+    """start_date / end_date of every DAG, from the installation's schedule window."""
+    first, last = schedule_window()
+    bounds: dict[str, Any] = {
+        "start_date": pendulum.datetime(first.year, first.month, first.day, tz=LOCAL_TZ)
+    }
+    if last is not None:
+        # the run for the last day starts at the next midnight
+        end = pendulum.datetime(last.year, last.month, last.day, tz=LOCAL_TZ).add(days=1)
+        bounds["end_date"] = end
+    return bounds
 
 
 def source_dag(source_name: str, doc_md: str) -> DAG:
@@ -61,14 +88,14 @@ def source_dag(source_name: str, doc_md: str) -> DAG:
 
     with DAG(
         dag_id=f"yilian_{source_name}",
-        schedule=CronDataIntervalTimetable("0 0 * * *", timezone=LOCAL_TZ),
-        start_date=START,
+        schedule=business_day_timetable(),
         catchup=False,
         max_active_runs=1,
         doc_md=doc_md,
         tags=["yilian", "ingestion", source_name],
         default_args=DEFAULT_ARGS,
         params=params,
+        **schedule_bounds(),
     ) as dag:
 
         @task
@@ -100,11 +127,12 @@ def source_dag(source_name: str, doc_md: str) -> DAG:
             return ingest.load(source_name, business_day(context), context["run_id"], validated)
 
         extracted = extract()
+        validated = validate(pseudonymise_and_land(extracted))
         if system.signals_completion:
 
             @task.sensor(
-                poke_interval=300,
-                timeout=timedelta(hours=8).total_seconds(),
+                poke_interval=60,
+                timeout=SENSOR_TIMEOUT.total_seconds(),
                 mode="reschedule",
                 retries=0,
             )
@@ -113,5 +141,18 @@ def source_dag(source_name: str, doc_md: str) -> DAG:
                 return PokeReturnValue(is_done=ingest.delivered(source_name, ds))
 
             wait_for_delivery() >> extracted
-        load(validate(pseudonymise_and_land(extracted)))
+        if not any(spec.facility_master for spec in system.tables):
+
+            @task.sensor(
+                poke_interval=30,
+                timeout=SENSOR_TIMEOUT.total_seconds(),
+                mode="reschedule",
+                retries=0,
+            )
+            def wait_for_facility_master() -> PokeReturnValue:
+                ds = business_day(get_current_context())
+                return PokeReturnValue(is_done=ingest.facility_master_loaded(ds))
+
+            wait_for_facility_master() >> validated
+        load(validated)
     return dag

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCAL_TZ = "Asia/Shanghai"
+FIRST_DAY_ENV = "YILIAN_FIRST_DAY"
+LAST_DAY_ENV = "YILIAN_LAST_DAY"
 
 
 @dataclass(frozen=True)
@@ -47,3 +50,16 @@ class Paths:
 
 def paths() -> Paths:
     return Paths(Path(os.environ.get("YILIAN_DATA_DIR", PROJECT_ROOT / "data")).resolve())
+
+
+def schedule_window() -> tuple[date, date | None]:
+    """The first and last business day the schedule covers (YILIAN_FIRST_DAY, default
+    2026-11-01; YILIAN_LAST_DAY, default none: every night from then on).
+
+    A deployment starts on its first day; a bounded window is for a region whose data ends,
+    such as the simulated week of the main job, so the scheduler never runs days that have no
+    data. Backfills may still ask for any day.
+    """
+    first = date.fromisoformat(os.environ.get(FIRST_DAY_ENV, "2026-11-01"))
+    last = os.environ.get(LAST_DAY_ENV)
+    return first, date.fromisoformat(last) if last else None

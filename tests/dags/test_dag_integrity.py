@@ -64,17 +64,20 @@ def test_no_import_errors(dagbag) -> None:
 
 @pytest.mark.parametrize("source", SOURCES)
 def test_structure(dagbag, source: str) -> None:
-    from airflow.sdk import CronDataIntervalTimetable
+    from airflow.sdk import CronPartitionTimetable
 
     dag = dagbag.dags[f"yilian_{source}"]
     steps = ["extract", "pseudonymise_and_land", "validate", "load"]
     expected = (["wait_for_delivery"] if source == "prescriptions" else []) + steps
-    assert sorted(dag.task_ids) == sorted(expected)
+    sensors = [] if source == "hospital" else ["wait_for_facility_master"]
+    assert sorted(dag.task_ids) == sorted(expected + sensors)
     for upstream, downstream in zip(expected, expected[1:], strict=False):
-        assert dag.get_task(downstream).upstream_task_ids == {upstream}
-    assert isinstance(dag.timetable, CronDataIntervalTimetable)
+        extra = set(sensors) if downstream == "validate" else set()
+        assert dag.get_task(downstream).upstream_task_ids == {upstream} | extra
+    assert isinstance(dag.timetable, CronPartitionTimetable)
     assert dag.timetable.expression == "0 0 * * *"
     assert str(dag.timetable.timezone) == "Asia/Shanghai"
+    assert dag.timetable.key_format == "%Y-%m-%d" and dag.timetable.run_offset == -1
     assert dag.catchup is False
     assert {"yilian", "ingestion", source} <= set(dag.tags)
     assert dag.doc_md and f"yilian_{source}" in dag.doc_md
@@ -93,18 +96,15 @@ def test_structure(dagbag, source: str) -> None:
 
 
 def test_failure_callback_logs_one_actionable_line(caplog: pytest.LogCaptureFixture) -> None:
-    import pendulum
 
     from yilian.steps import ingest, on_failure
 
     class TI:
         dag_id, task_id = "yilian_hospital", "validate"
 
-    start = pendulum.datetime(2026, 11, 3, tz="Asia/Shanghai")
     context = {
         "ti": TI(),
-        "logical_date": start,
-        "data_interval_start": start,
+        "partition_key": "2026-11-03",
         "exception": ingest.DataQualityBlocked("hospital 2026-11-03 BLOCKED: x\nmore"),
     }
     with caplog.at_level("ERROR", logger="yilian.steps"):

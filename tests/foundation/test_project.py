@@ -126,8 +126,9 @@ def test_cli_lists_the_main_commands(module: str, commands: tuple[str, ...]) -> 
         assert re.search(rf"\b{command}\b", out), command
 
 
-def test_marts_dag_waits_for_all_three_sources_and_publishes_after_dbt() -> None:
+def test_marts_dag_is_partitioned_on_the_three_sources_and_publishes_after_dbt() -> None:
     from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk import PartitionedAssetTimetable
 
     from yilian.warehouse.dbt import run_dbt
 
@@ -135,10 +136,23 @@ def test_marts_dag_waits_for_all_three_sources_and_publishes_after_dbt() -> None
     bag = DagBag(dag_folder=str(ROOT / "dags" / "yilian_marts.py"))
     assert not bag.import_errors, bag.import_errors
     dag = bag.dags["yilian_marts"]
+    assert isinstance(dag.timetable, PartitionedAssetTimetable)
     assets = {asset.uri for asset in dag.timetable.asset_condition.objects}
     assert assets == {f"yilian://raw/{s}" for s in ("hospital", "imaging", "prescriptions")}
     ids = set(dag.task_dict)
-    assert {"plan_days", "dbt.dbt_producer_watcher", "publish", "docs"} <= ids
+    assert {"check_feeds", "plan_days", "dbt.dbt_producer_watcher", "publish", "docs"} <= ids
+    assert dag.get_task("plan_days").upstream_task_ids == {"check_feeds"}
+    producer = dag.get_task("dbt.dbt_producer_watcher")
+    watchers = [
+        t
+        for t in dag.tasks
+        if t.task_id.startswith("dbt.") and not t.task_id.startswith("dbt.dbt_producer_watcher")
+    ]
+    assert watchers and all(
+        t.pool == "default_pool" and t.retries == 0 and t.trigger_rule == "all_success"
+        for t in watchers
+    )
+    assert producer.pool == "yilian_duckdb" and producer.retries == 0
     for mart in (
         "mart_referrals_daily",
         "mart_remote_diagnosis_daily",

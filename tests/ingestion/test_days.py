@@ -142,3 +142,32 @@ def test_paging_and_chunking_do_not_change_what_is_extracted(module_imaging_api,
     assert len(small["encounters"]) > 7
     for name in big:
         pd.testing.assert_frame_equal(big[name], small[name])
+
+
+def test_a_day_without_activity_is_blocked_as_an_empty_feed(region: Region, imaging_api) -> None:
+    """A day the sources have nothing for (after the simulated clock) is no crash: the hospital
+    platform's day is blocked, saying its feeds are empty; nothing is loaded."""
+    region.simulate(1)
+    empty_day = START + timedelta(days=5)
+    with pytest.raises(ingest.DataQualityBlocked) as blocked:
+        run("hospital", empty_day)
+    first = str(blocked.value).split(" | ")[0]
+    assert first.startswith(f"hospital {empty_day} BLOCKED: table hospital__encounters")
+    assert "the feed is empty" in first
+    with pytest.raises(ingest.DataQualityBlocked, match=f"hospital {empty_day} is blocked"):
+        ingest.facility_master_loaded(empty_day)  # the other sources' days fail at once
+
+
+def test_an_empty_imaging_batch_gets_its_check_columns(region: Region) -> None:
+    from yilian.privacy import pseudonymise
+    from yilian.quality.checks import with_checks
+    from yilian.sources.frames import empty
+
+    imaging = SOURCES["imaging"]
+    specs = {spec.table: spec for spec in imaging.tables}
+    frames = {
+        name: pseudonymise(empty(spec, "imaging test"), spec, b"k" * 32)
+        for name, spec in specs.items()
+    }
+    checked = with_checks(frames, specs, paths().warehouse, START)
+    assert "_study_read_requested_at" in checked["reports"] and checked["reports"].empty

@@ -16,15 +16,20 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, timedelta
 from pathlib import Path
 
 from yilian.airflow_env import apply_airflow_env
-from yilian.dev import sim_layout
-from yilian.settings import LOCAL_TZ, Paths, paths
+from yilian.dags import DUCKDB_POOL
+from yilian.dev import airflow_services, sim_layout
+from yilian.dev.airflow_services import airflow
+from yilian.settings import FIRST_DAY_ENV, LAST_DAY_ENV, Paths, paths
+from yilian.sources import SOURCES
 
-SOURCE_DAGS = ("yilian_hospital", "yilian_imaging", "yilian_prescriptions")
+SOURCE_DAGS = tuple(f"yilian_{name}" for name in SOURCES)
 MARTS_DAG = "yilian_marts"
+#: Generous bound per simulated day on the whole backfill (a stuck run fails the job).
+RUN_TIMEOUT_SECONDS = 600
 
 
 @dataclass
@@ -33,6 +38,7 @@ class DagRunResult:
     business_day: date
     state: str
     seconds: float
+    built: bool = True  # a marts run that found its day's feeds complete
 
 
 @dataclass
@@ -62,13 +68,10 @@ def prepare_environment(data: Paths) -> None:
     os.environ.setdefault(
         "YILIAN_IMAGING_TOKEN", _secret_file(data.data_dir / "secrets" / "imaging.token")
     )
-
-
-def _airflow(*args: str) -> None:
-    airflow = Path(sys.executable).with_name("airflow")
-    completed = subprocess.run([str(airflow), *args], capture_output=True, text=True)
-    if completed.returncode != 0:
-        raise RuntimeError(f"airflow {' '.join(args)} failed:\n{completed.stderr[-2000:]}")
+    # the api-server and the task processes must sign and check the same task tokens
+    os.environ.setdefault(
+        "AIRFLOW__API_AUTH__JWT_SECRET", _secret_file(data.data_dir / "secrets" / "jwt.secret")
+    )
 
 
 def prepare_airflow() -> None:
@@ -78,40 +81,9 @@ def prepare_airflow() -> None:
 
     run_dbt(["parse"])
     Path(os.environ["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
-    _airflow("db", "migrate")
-    _airflow("pools", "set", "yilian_duckdb", "1", "DuckDB allows one writer at a time")
-    _airflow("dags", "reserialize")
-
-
-def logical_date(business_day: date) -> datetime:
-    """The logical date of the run for `business_day`: the DAGs' daily data-interval timetable
-    starts the interval at local midnight, and the run starts when the day has ended."""
-    import pendulum
-
-    return pendulum.datetime(business_day.year, business_day.month, business_day.day, tz=LOCAL_TZ)
-
-
-def load_dags() -> dict:
-    """Parse the project's DAG folder once; every run of the main job reuses the result."""
-    from airflow.dag_processing.dagbag import DagBag
-
-    from yilian.settings import PROJECT_ROOT
-
-    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"), safe_mode=False)
-    missing = {*SOURCE_DAGS, MARTS_DAG} - set(bag.dags)
-    if missing:
-        raise RuntimeError(
-            f"DAGs {sorted(missing)} not found in {PROJECT_ROOT / 'dags'}: {bag.import_errors}"
-        )
-    return bag.dags
-
-
-def run_dag(dag, business_day: date, conf: dict | None = None) -> DagRunResult:
-    """Run one DAG for one business day through Airflow, in this process."""
-    started = time.monotonic()
-    dag_run = dag.test(logical_date=logical_date(business_day), run_conf=conf)
-    state = str(getattr(dag_run, "state", "failed"))
-    return DagRunResult(dag.dag_id, business_day, state, time.monotonic() - started)
+    airflow("db", "migrate")
+    airflow("pools", "set", DUCKDB_POOL, "1", "DuckDB allows one writer at a time")
+    airflow("dags", "reserialize")
 
 
 @contextlib.contextmanager
@@ -147,33 +119,83 @@ def run_pipeline(
     config,
     progress: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
 ) -> PipelineResult:
-    """Simulate `days` into the sources, then run the source DAGs day by day and the marts."""
+    """Simulate `days` into the sources, then let the real scheduler run them: the DAGs are
+    unpaused, each source DAG is backfilled over the days (in parallel, as Airflow schedules a
+    backfill), and every loaded day starts its marts run from the partitioned Assets."""
     from yilian_sim.run import simulate_days
     from yilian_sim.sources.imaging_api import serve_imaging
 
     data = paths()
     prepare_environment(data)
+    # the schedule covers the simulated days only: no run for a day the region never had
+    os.environ[FIRST_DAY_ENV], os.environ[LAST_DAY_ENV] = days[0].isoformat(), days[-1].isoformat()
     # the marts scale the reference populations like the simulated region's volumes
     os.environ["YILIAN_POPULATION_SCALE"] = str(config.scale)
     progress(f"simulating {len(days)} day(s) at scale {config.scale} into {data.sim_dir}")
     simulate_days(config, days, sim_layout(), progress=progress)
     progress("preparing Airflow (metadata DB, pool, DAG serialisation)")
     prepare_airflow()
-
-    dags = load_dags()
-    result = PipelineResult()
     with serve_imaging(sim_layout(), token=os.environ["YILIAN_IMAGING_TOKEN"]) as base_url:
         os.environ["AIRFLOW_CONN_YILIAN_IMAGING"] = imaging_connection(base_url)
-        for day in days:
-            for dag_id in SOURCE_DAGS:
-                run = run_dag(dags[dag_id], day)
-                result.runs.append(run)
-                progress(f"{day}  {dag_id:<22} {run.state:<8} {run.seconds:5.1f}s")
-    # The scheduler starts the marts when all three source Assets are updated; here they run
-    # once, after the last night, for every day loaded.
-    run = run_dag(dags[MARTS_DAG], days[-1], conf={"days": [day.isoformat() for day in days]})
-    result.runs.append(run)
-    progress(f"{days[-1]}  {MARTS_DAG:<22} {run.state:<8} {run.seconds:5.1f}s")
+        logs = Path(os.environ["AIRFLOW_HOME"]) / "services"
+        with airflow_services.running(logs) as af:
+            progress(f"Airflow is up at {af.base_url} (scheduler, dag-processor, api-server)")
+            return backfill(af, days, progress)
+
+
+def backfill(
+    af: airflow_services.Airflow, days: list[date], progress: Callable[[str], None]
+) -> PipelineResult:
+    """Unpause the DAGs, backfill every source over `days`, and wait until each day's marts
+    are built (or something failed and nothing is left running); report runs as they end."""
+    for dag_id in (*SOURCE_DAGS, MARTS_DAG):
+        airflow("dags", "unpause", dag_id)
+    for dag_id in SOURCE_DAGS:
+        airflow(
+            "backfill",
+            "create",
+            "--dag-id",
+            dag_id,
+            "--from-date",
+            days[0].isoformat(),
+            "--to-date",
+            days[-1].isoformat(),
+        )
+    reported: set[str] = set()
+    result = PipelineResult()
+    wanted = {day.isoformat() for day in days}
+
+    def report() -> None:
+        for run in af.runs():
+            if run.run_id in reported or run.state not in ("success", "failed"):
+                continue
+            reported.add(run.run_id)
+            built = (
+                run.dag_id != MARTS_DAG
+                or af.task_states(run.dag_id, run.run_id).get("publish") == "success"
+            )
+            note = "" if built else "  (feeds of the day not all in yet: nothing built)"
+            day = date.fromisoformat(run.partition_key) if run.partition_key else days[-1]
+            result.runs.append(DagRunResult(run.dag_id, day, run.state, run.seconds, built))
+            progress(f"{day}  {run.dag_id:<22} {run.state:<8} {run.seconds:6.1f}s{note}")
+
+    def finished() -> bool:
+        report()
+        runs = af.runs()
+        if any(r.state not in ("success", "failed") for r in runs):
+            return False
+        built = {
+            r.business_day.isoformat() for r in result.runs if r.dag_id == MARTS_DAG and r.built
+        }
+        failed = any(r.state == "failed" for r in runs)
+        sources_done = all(
+            any(r.dag_id == dag_id and r.partition_key == day for r in runs)
+            for dag_id in SOURCE_DAGS
+            for day in wanted
+        )
+        return sources_done and (built >= wanted or failed)
+
+    af.wait(finished, timeout=RUN_TIMEOUT_SECONDS * len(days), what="the backfill")
     return result
 
 
@@ -204,8 +226,6 @@ def reset_runtime_data(data: Paths) -> None:
 
 def run_main_job(config, days: int) -> int:
     """`yilian run`: the whole pipeline for `days` simulated days, then the KPI summary."""
-    from datetime import timedelta
-
     from yilian.warehouse.report import format_summary, write_report
 
     data = paths()
@@ -245,10 +265,14 @@ def run_main_job(config, days: int) -> int:
 
 def run_ui(port: int) -> int:
     """`yilian ui`: airflow standalone on the project's DAGs, the imaging API served beside it."""
+    from yilian_sim.run import simulated_clock
     from yilian_sim.sources.imaging_api import serve_imaging
 
     data = paths()
     prepare_environment(data)
+    clock = simulated_clock(sim_layout())
+    if clock is not None:  # the region's data ends there: schedule no night after it
+        os.environ.setdefault(LAST_DAY_ENV, (clock.date() - timedelta(days=1)).isoformat())
     prepare_airflow()
     os.environ["AIRFLOW__API__PORT"] = str(port)
     # standalone starts its components as `airflow ...` subprocesses found on PATH
@@ -259,7 +283,10 @@ def run_ui(port: int) -> int:
         print(
             f"Airflow UI: http://localhost:{port}  (user admin; password in "
             f"{home}/simple_auth_manager_passwords.json.generated once it starts)\n"
-            f"imaging API of the simulated region: {base_url}\nCtrl-C stops both.",
+            f"imaging API of the simulated region: {base_url}\n"
+            "The DAGs start paused: unpause them in the UI (or `yilian airflow dags unpause "
+            "DAG_ID`); backfill days with `yilian airflow backfill create --dag-id DAG_ID "
+            "--from-date YYYY-MM-DD --to-date YYYY-MM-DD`.\nCtrl-C stops both.",
             file=sys.stderr,
         )
         airflow = Path(sys.executable).with_name("airflow")

@@ -49,7 +49,8 @@ def _checked(
     for lookup in spec.lookups:
         if lookup.via in out.columns:
             values = _looked_up(spec, lookup, out[lookup.via], batch.get(lookup.table), db, ds)
-            out[lookup.column] = out[lookup.via].map(values).astype(values.dtype)
+            found = values.reindex(out[lookup.via].to_numpy()).to_numpy()
+            out[lookup.column] = pd.Series(found, index=out.index, dtype=values.dtype)
     return out
 
 

@@ -76,6 +76,8 @@ class TableSpec:
     alone cannot see the copy). `credit_code` names a column holding a GB 32100 credit code.
     `facility_master` marks the table whose `facility_code`s make up the facility master.
     `freshness` is False for reference tables that legitimately do not change every day.
+    `snapshot` tables are delivered whole every day (every row updated up to the day's end):
+    small reference data that each day's checks need complete, whatever order days load in.
     """
 
     source: str
@@ -90,6 +92,7 @@ class TableSpec:
     lookups: tuple[Lookup, ...] = ()
     freshness: bool = True
     loaded_at_field: str | None = None
+    snapshot: bool = False
 
     @property
     def raw_name(self) -> str:

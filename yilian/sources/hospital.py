@@ -1,12 +1,14 @@
 """The hospital platform (HIS / 全民健康信息平台): a relational database read over SQLAlchemy.
 
 Connection `yilian_hospital` (its URI: any SQLAlchemy URL, a read-only account); without it,
-the simulated region's SQLite file. The watermark is the data interval itself: rows with
-`updated_at` in `[ds, ds+1)`. It needs no state, so a day can be re-extracted at any time and
-gives the same rows as long as the source has not changed them again (a row changed later
-belongs to the later day). Tables are reflected so the bound is compared in the column's own
-type (SQLAlchemy's DateTime on SQLite, a real timestamp on PostgreSQL), and rows stream in
-chunks so a large day never sits twice in memory.
+the simulated region's SQLite file. The watermark is the business day itself: rows with
+`updated_at` in `[ds, ds+1)`; the facility master is a snapshot (every version updated before
+ds+1), so each day carries the master its checks need, in whatever order days are loaded.
+It needs no state, so a day can be re-extracted at any time and gives the same rows as long as
+the source has not changed them again (a row changed later belongs to the later day). Tables
+are reflected so the bound is compared in the column's own type (SQLAlchemy's DateTime on
+SQLite, a real timestamp on PostgreSQL), and rows stream in chunks so a large day never sits
+twice in memory.
 """
 
 from __future__ import annotations
@@ -96,6 +98,7 @@ class HospitalPlatform(Source):
             credit_code="credit_code",
             facility_master=True,
             freshness=False,
+            snapshot=True,
         ),
         TableSpec(
             "hospital",
@@ -215,9 +218,12 @@ class HospitalPlatform(Source):
                             f"{where}: source table {spec.source_table} does not exist at "
                             f"{engine.url!r}"
                         ) from exc
+                    window = [table.c.updated_at < hi]
+                    if not spec.snapshot:
+                        window.append(table.c.updated_at >= lo)
                     stmt = (
                         sa.select(table)
-                        .where(table.c.updated_at >= lo, table.c.updated_at < hi)
+                        .where(*window)
                         .order_by(*(table.c[k] for k in spec.key if k in table.c))
                     )
                     result = conn.execution_options(

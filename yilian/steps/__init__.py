@@ -11,21 +11,27 @@ import logging
 from datetime import date
 from typing import Any
 
-from yilian.settings import LOCAL_TZ
-
 log = logging.getLogger(__name__)
 
 
-def business_day(context: Any) -> date:
-    """The business day `ds` of a run: the Asia/Shanghai date of its logical date.
+class NoBusinessDay(ValueError):
+    """A run that names no business day (a manual trigger without a partition key)."""
 
-    The DAGs use a daily data-interval timetable at local midnight, so a scheduled or backfilled
-    run's logical date is the start of the day it covers ([ds, ds+1), closing when the run
-    starts); a manual run (`airflow dags test DAG 2026-11-01`) means the day it names. Runs
-    triggered without a logical date fall back to the start of their data interval.
+
+def business_day(context: Any) -> date:
+    """The business day `ds` of a run: its partition key (`YYYY-MM-DD`, Asia/Shanghai).
+
+    Every DAG is partitioned by business day: a source run's key is the day it extracts (the
+    nightly run at local midnight covers the day that just ended; a backfill makes one key per
+    day), and the marts run for a key once that day's feeds are in.
     """
-    moment = context.get("logical_date") or context["data_interval_start"]
-    return moment.in_timezone(LOCAL_TZ).date()
+    key = context.get("partition_key") or getattr(context.get("dag_run"), "partition_key", None)
+    if not key:
+        raise NoBusinessDay(
+            "this run has no partition key: trigger it for a business day (partition key "
+            "YYYY-MM-DD), or backfill a range with `airflow backfill create`"
+        )
+    return date.fromisoformat(key)
 
 
 def on_failure(context: Any) -> None:
@@ -35,7 +41,7 @@ def on_failure(context: Any) -> None:
     message = str(error).splitlines()[0] if error else "unknown error"
     try:
         ds = business_day(context).isoformat()
-    except (KeyError, AttributeError):
+    except (NoBusinessDay, ValueError):
         ds = "?"
     log.error(
         "yilian task failed: dag=%s task=%s ds=%s error=%s: %s",

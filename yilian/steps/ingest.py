@@ -37,6 +37,23 @@ def delivered(source_name: str, ds: date) -> bool:
     return source(source_name).delivered(ds)
 
 
+def facility_master_loaded(ds: date) -> bool:
+    """Has the source holding the facility master loaded `ds` (the master these checks use)?
+
+    A blocked master day fails at once: waiting would not help until someone fixes it.
+    """
+    from yilian.warehouse import raw
+
+    master = raw.facility_master().source
+    found = raw.outcome(paths().warehouse, master, ds)
+    if found == "blocked":
+        raise DataQualityBlocked(
+            f"{master} {ds} is blocked, and this day is checked against its facility master; "
+            f"fix and rerun {master} {ds}, then rerun this day"
+        )
+    return found == "loaded"
+
+
 def extract(source_name: str, ds: date, **options: Any) -> dict[str, Any]:
     """Pull the day from the source over its protocol; stage it (encrypted) for pseudonymisation."""
     from yilian.privacy import pseudonym_key, stage

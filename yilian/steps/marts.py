@@ -5,13 +5,16 @@ Kept out of the DAG file so importing the DAG stays cheap and these steps are un
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import date
 from typing import Any
 
-from yilian.settings import LOCAL_TZ, paths
+from yilian.settings import paths
+from yilian.steps import business_day
 from yilian.warehouse.dbt import DBT_PROJECT_DIR, dbt_env, run_dbt
 
+log = logging.getLogger(__name__)
 __all__ = ["DBT_PROJECT_DIR", "DBT_VARS_TEMPLATE", "dbt_environment", "plan_days", "publish"]
 
 # cosmos renders these per run: the window of raw partitions tonight's dbt run processes.
@@ -27,22 +30,25 @@ def dbt_environment() -> dict[str, str]:
 
 
 def watch_after_build(dbt_group: Any) -> None:
-    """Start cosmos's per-model watcher tasks once its single `dbt build` has finished.
+    """Run cosmos's per-model watcher tasks after its single `dbt build`, outside the writer
+    pool and without retries.
 
-    Cosmos runs the watchers beside the build, polling; a runner that executes one task at a
-    time (`airflow dags test`, the main job) would then wait on a watcher forever. Started after
-    the build (whatever its outcome: `all_done`), each watcher reads its node's final status at
-    once, so a failed model or test still shows by name.
+    Cosmos runs the watchers beside the build, polling; started after it, each reads its node's
+    final status at once and holds no DuckDB slot (it writes nothing). When the build fails, or
+    never starts because a step before it failed, the watchers are `upstream_failed`: one
+    failure shows as one red task, whose log names the failing nodes.
     """
     from cosmos.constants import PRODUCER_WATCHER_TASK_ID
 
     tasks = list(dbt_group.iter_tasks())
     producer = next(t for t in tasks if t.task_id.endswith(PRODUCER_WATCHER_TASK_ID))
     for watcher in tasks:
-        if watcher is not producer and producer.task_id not in watcher.upstream_task_ids:
+        if watcher is producer:
+            continue
+        if producer.task_id not in watcher.upstream_task_ids:
             producer >> watcher
-        if watcher is not producer:
-            watcher.trigger_rule = "all_done"
+        watcher.pool = "default_pool"
+        watcher.retries = 0
 
 
 def population_scale() -> float:
@@ -54,23 +60,32 @@ def population_scale() -> float:
     return float(os.environ.get("YILIAN_POPULATION_SCALE", "1.0"))
 
 
-def plan_days(context: Any) -> dict[str, str]:
-    """The raw partitions (business days) tonight's run must process.
+def _days(context: Any) -> list[date]:
+    """The business days of a run: the `days` param of a manual run, else its partition key."""
+    days = sorted({date.fromisoformat(day) for day in context["params"].get("days") or []})
+    return days or [business_day(context)]
 
-    The `days` param when a person sets it; else the `ds` each source DAG attached to its
-    triggering Asset event; else (a manual run) the day of the run's logical date.
-    """
-    days: set[date] = {date.fromisoformat(day) for day in context["params"].get("days") or []}
-    for events in (context.get("triggering_asset_events") or {}).values():
-        for event in events:
-            ds = (event.extra or {}).get("ds")
-            if ds:
-                days.add(date.fromisoformat(ds))
-    if not days:
-        moment = context.get("logical_date") or context["data_interval_start"]
-        days.add(moment.in_timezone(LOCAL_TZ).date())
+
+def feeds_complete(context: Any) -> bool:
+    """Are all the sources of every day of this run loaded? False ends the run (skipped) and
+    says which feeds are still missing: the run of the last feed to land builds the day."""
+    from yilian.sources import SOURCES
+    from yilian.warehouse import raw
+
+    missing = {
+        day: [name for name in SOURCES if not raw.loaded(paths().warehouse, name, day)]
+        for day in _days(context)
+    }
+    missing = {day: names for day, names in missing.items() if names}
+    for day, names in missing.items():
+        log.info("%s: waiting for %s; the last feed's run builds the day", day, ", ".join(names))
+    return not missing
+
+
+def plan_days(context: Any) -> dict[str, str]:
+    """The raw partitions (business days) this run processes, for dbt's `ds` var."""
     return {
-        "ds": ",".join(day.isoformat() for day in sorted(days)),
+        "ds": ",".join(day.isoformat() for day in _days(context)),
         "population_scale": str(population_scale()),
     }
 
@@ -86,7 +101,17 @@ def publish() -> dict[str, int]:
 
 
 def generate_docs() -> str:
-    """Build the dbt docs site (a static site) into reports/dbt_docs/."""
+    """Build the dbt docs site (a static site) into reports/dbt_docs/, when the project changed
+    since the last one: the site documents models and columns, which a night does not change."""
     target = paths().reports_dir / "dbt_docs"
+    index = target / "static_index.html"
+    project = [
+        p
+        for p in DBT_PROJECT_DIR.rglob("*")
+        if p.is_file() and not {"target", "dbt_packages", "logs"} & set(p.parts)
+    ]
+    if index.exists() and index.stat().st_mtime > max(p.stat().st_mtime for p in project):
+        log.info("dbt docs are up to date with the project: %s", index)
+        return str(index)
     run_dbt(["docs", "generate", "--static"], target_path=target)
-    return str(target / "static_index.html")
+    return str(index)

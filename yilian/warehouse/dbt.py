@@ -74,6 +74,7 @@ def dbt_env(warehouse: Path | str | None = None) -> dict[str, str]:
     return {
         "YILIAN_WAREHOUSE": str(Path(warehouse) if warehouse else paths().warehouse),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+        "DBT_USE_COLORS": "False",  # task logs are read in a browser: no ANSI codes
         "DO_NOT_TRACK": "1",
     }
 

@@ -130,10 +130,10 @@ def facility_master() -> TableSpec:
 
 
 def master_facilities(path: Path, ds: date) -> set[str]:
-    """Facility codes in the facility master loaded for days up to `ds`.
+    """Facility codes of the facility master as the day `ds` delivered it (a snapshot).
 
-    Bounded by ds so that re-running an old day after later days sees the master it saw
-    the first time (the rerun must give the same answer).
+    Exactly that day, so a day checks against the same master whether it is loaded first,
+    last or again after later days.
     """
     master = facility_master()
     if not path.exists():
@@ -142,9 +142,28 @@ def master_facilities(path: Path, ds: date) -> set[str]:
         if not _exists(con, "raw", master.raw_name):
             return set()
         rows = con.execute(
-            f"select distinct facility_code from raw.{master.raw_name} where ds <= ?", [ds]
+            f"select distinct facility_code from raw.{master.raw_name} where ds = ?", [ds]
         ).fetchall()
     return {r[0] for r in rows}
+
+
+def outcome(path: Path, source_name: str, ds: date) -> str | None:
+    """The latest audited outcome of the source's day: `loaded`, `blocked`, or None (not run)."""
+    if not path.exists():
+        return None
+    with connect(path, read_only=True) as con:
+        if not _exists(con, "audit", "load_runs"):
+            return None
+        rows = con.execute(
+            """select arg_max(outcome, finished_at) from audit.load_runs
+               where source = ? and ds = ?""",
+            [source_name, ds],
+        ).fetchall()
+    return rows[0][0] if rows else None
+
+
+def loaded(path: Path, source_name: str, ds: date) -> bool:
+    return outcome(path, source_name, ds) == "loaded"
 
 
 def trailing_volumes(path: Path, raw_name: str, ds: date, days: int = 7) -> list[int]:

@@ -1,5 +1,6 @@
 {{ config(unique_key=['facility_code', 'version_no']) }}
--- one row per facility version (facility_code, version_no), latest load of each version
+-- one row per facility version (facility_code, version_no): its latest update, from the first
+-- daily snapshot that held it (the night the change became known)
 with
 
 source as (
@@ -34,5 +35,5 @@ renamed as (
 
 select * from renamed
 qualify row_number() over (
-    partition by facility_code, version_no order by updated_at desc, ds desc
+    partition by facility_code, version_no order by updated_at desc, ds asc
 ) = 1
