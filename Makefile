@@ -2,8 +2,8 @@
 # and `make test`. Only Python 3.11+ and make are needed; uv is bootstrapped into .tools/.
 PYTHON ?= python3
 UV := .tools/bin/uv
-DAYS ?= 7
-SCALE ?= 0.2
+DAYS ?= 3
+SCALE ?= 0.1
 PYTEST_ARGS ?=
 
 .PHONY: setup run test test-quick lint ui bench clean

@@ -40,9 +40,10 @@ from airflow.sdk import (
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode
 
-from yilian.dags import DUCKDB_POOL, schedule_bounds
+from yilian.dags import schedule_bounds
 from yilian.sources import SOURCES
 from yilian.steps import marts, on_failure
+from yilian.warehouse import DUCKDB_POOL
 
 SOURCE_ASSETS = [Asset(source.asset_uri) for source in SOURCES.values()]
 

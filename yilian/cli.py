@@ -67,11 +67,10 @@ def cmd_airflow(args: argparse.Namespace) -> int:
     DAG folder, telemetry off), e.g. `yilian airflow dags unpause yilian_hospital`."""
     import os
 
-    from yilian.airflow_env import apply_airflow_env
+    from yilian.installation import airflow_bin, ensure_prepared
 
-    apply_airflow_env()
-    airflow = os.path.join(os.path.dirname(sys.executable), "airflow")
-    os.execv(airflow, [airflow, *args.args])
+    ensure_prepared()
+    os.execv(airflow_bin(), [airflow_bin(), *args.args])
     return 0  # pragma: no cover - execv does not return
 
 

@@ -29,8 +29,8 @@ from airflow.sdk import (
 from yilian.settings import LOCAL_TZ, schedule_window
 from yilian.sources import source
 from yilian.steps import business_day, ingest, on_failure
+from yilian.warehouse import DUCKDB_POOL
 
-DUCKDB_POOL = "yilian_duckdb"
 #: A sensor that cannot succeed gives up long before the next night's run.
 SENSOR_TIMEOUT = timedelta(hours=8)
 DEFAULT_ARGS: dict[str, Any] = {

@@ -60,7 +60,8 @@ def installation(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Installat
 
     from yilian.airflow_env import airflow_env
     from yilian.dev import airflow_services, sim_layout
-    from yilian.dev.main_job import imaging_connection, prepare_airflow
+    from yilian.dev.main_job import imaging_connection
+    from yilian.installation import prepare_airflow
     from yilian.settings import FIRST_DAY_ENV, LAST_DAY_ENV
 
     root = tmp_path_factory.mktemp("scheduler")

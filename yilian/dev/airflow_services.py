@@ -23,20 +23,12 @@ from pathlib import Path
 
 import requests
 
+from yilian.installation import airflow, airflow_bin
+
+__all__ = ["Airflow", "airflow", "running"]
+
 COMPONENTS = ("api-server", "scheduler", "dag-processor")
 READY_SECONDS = 180
-
-
-def airflow_bin() -> str:
-    return str(Path(sys.executable).with_name("airflow"))
-
-
-def airflow(*args: str, timeout: float = 300) -> str:
-    """An `airflow` CLI command in this environment; its stdout, or an error with its stderr."""
-    done = subprocess.run([airflow_bin(), *args], capture_output=True, text=True, timeout=timeout)
-    if done.returncode != 0:
-        raise RuntimeError(f"airflow {' '.join(args)} failed:\n{done.stderr[-3000:]}")
-    return done.stdout
 
 
 def free_port() -> int:

@@ -44,9 +44,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def add_commands(add: Add, day: Callable[[str], object], positive: Callable[[str], int]) -> None:
     run = add("run", cmd_run)
-    run.add_argument("--days", type=positive, default=7, help="days to simulate (7)")
+    run.add_argument("--days", type=positive, default=3, help="days to simulate (3)")
     run.add_argument("--start", type=day, help="first day, YYYY-MM-DD (default 2026-11-01)")
-    run.add_argument("--scale", type=scale_arg, default=0.2, help="population scale (0.2)")
+    run.add_argument("--scale", type=scale_arg, default=0.1, help="population scale (0.1)")
     run.add_argument("--seed", type=int, help="random seed (default: the config's)")
     add_fault_option(run)
 

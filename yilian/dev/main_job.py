@@ -20,9 +20,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from yilian.airflow_env import apply_airflow_env
-from yilian.dags import DUCKDB_POOL
 from yilian.dev import airflow_services, sim_layout
-from yilian.dev.airflow_services import airflow
+from yilian.installation import airflow, prepare_airflow
 from yilian.settings import FIRST_DAY_ENV, LAST_DAY_ENV, Paths, paths
 from yilian.sources import SOURCES
 
@@ -72,18 +71,6 @@ def prepare_environment(data: Paths) -> None:
     os.environ.setdefault(
         "AIRFLOW__API_AUTH__JWT_SECRET", _secret_file(data.data_dir / "secrets" / "jwt.secret")
     )
-
-
-def prepare_airflow() -> None:
-    """Parse the dbt project (the marts DAG renders from its manifest), create or migrate the
-    metadata DB and the DuckDB writer pool, and serialise the DAGs."""
-    from yilian.warehouse.dbt import run_dbt
-
-    run_dbt(["parse"])
-    Path(os.environ["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
-    airflow("db", "migrate")
-    airflow("pools", "set", DUCKDB_POOL, "1", "DuckDB allows one writer at a time")
-    airflow("dags", "reserialize")
 
 
 @contextlib.contextmanager

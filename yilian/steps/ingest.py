@@ -170,11 +170,11 @@ def validate(
             ],
         )
         unknown = {name: info["unknown_columns"] for name, info in landed["tables"].items()}
-        raise DataQualityBlocked(
-            quarantine.blocked_message(
-                source_name, ds, blocked, unknown, str(paths().data_docs_dir)
-            )
+        message = quarantine.blocked_message(
+            source_name, ds, blocked, unknown, str(paths().data_docs_dir)
         )
+        log.error("%s", message)  # the reason first, before Airflow's traceback
+        raise DataQualityBlocked(message)
     return {
         "source": source_name,
         "ds": ds.isoformat(),
