@@ -31,13 +31,10 @@ def _positive_int(text: str) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     """Run `dbt build` on the warehouse by hand: some business days, or a full refresh."""
-    from yilian.steps.marts import population_scale
     from yilian.warehouse.dbt import DbtError, build
 
     try:
-        result = build(
-            args.day or None, full_refresh=args.full_refresh, population_scale=population_scale()
-        )
+        result = build(args.day or None, full_refresh=args.full_refresh)
     except DbtError as error:
         print(f"yilian: {error}", file=sys.stderr)
         return 1

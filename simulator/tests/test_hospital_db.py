@@ -97,6 +97,7 @@ def test_schema_has_contract_keys_and_updated_at_indexes(engine: Engine) -> None
     expected_keys = {
         "org_alliance": ["alliance_id"],
         "org_facility": ["facility_code", "version_no"],
+        "org_region_population": ["county_code"],
         "his_encounter": ["encounter_id"],
         "his_referral": ["referral_id"],
         "his_result_recognition": ["recognition_id"],

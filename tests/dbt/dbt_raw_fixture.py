@@ -40,6 +40,13 @@ COLUMNS = {
         "updated_at",
         "ds",
     ),
+    "hospital__region_populations": (
+        "county_code",
+        "stat_year",
+        "resident_population",
+        "updated_at",
+        "ds",
+    ),
     "hospital__facilities": (
         "facility_code",
         "version_no",
@@ -313,6 +320,10 @@ def recognition(rid, fac, presented, in_cat, recog, ds, county=LS, n=1):
 
 DAYS: dict[date, dict[str, list[tuple]]] = {
     D1: {
+        "hospital__region_populations": [
+            (county, 2025, population, at(D1, 1), D1)
+            for county, population in ((XF, 170_000), (LS, 160_000), (ZY, 75_000), (GC, 115_000))
+        ],
         "hospital__alliances": [
             ("A1", "桂林市城市医疗集团", "city_medical_group", "H3", None, at(D1, 1), D1),
             ("A2", "龙胜县域医共体", "county_medical_community", "H2L", LS, at(D1, 1), D1),

@@ -22,9 +22,6 @@ from dbt_raw_fixture import D1, D2, D3, GC, LS, XF, ZY, load_days
 
 from yilian.warehouse.dbt import MART_TABLES, DbtResult, build
 
-# 贵定 (LS)'s population comes from the simulator-style override; the others from seed × scale
-POPULATION = {LS: 160_000}
-SCALE = 0.5
 TAMPERED = 7  # green_channel_referrals written into an untouched D1 row before the D3 run
 
 Tables = dict[str, list[dict]]
@@ -84,8 +81,6 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
     warehouse = base / "warehouse.duckdb"
     kwargs = {
         "warehouse": warehouse,
-        "county_population": POPULATION,
-        "population_scale": SCALE,
         "target_path": base / "target",
     }
     out = Runs()
@@ -158,9 +153,12 @@ def test_dim_facility_is_scd2_over_the_version_log(runs: Runs) -> None:
     assert one(t, "dim_facility", facility_code="EXT")["is_in_region"] is False
 
 
-def test_dim_region_population_from_override_else_seed_times_scale(runs: Runs) -> None:
+def test_dim_region_population_is_what_the_hospital_platform_publishes(runs: Runs) -> None:
     pop = {r["county_code"]: r["resident_population"] for r in runs.first["dim_region"]}
     assert pop == {XF: 170_000, LS: 160_000, ZY: 75_000, GC: 115_000}
+    assert {r["population_source"] for r in runs.first["dim_region"]} == {
+        "hospital platform org_region_population, 2025"
+    }
 
 
 def test_staging_keeps_latest_version(runs: Runs) -> None:
@@ -286,7 +284,7 @@ def test_incremental_run_reprocesses_only_the_touched_days(runs: Runs) -> None:
 
 
 def test_full_refresh_gives_identical_tables(runs: Runs) -> None:
-    assert len([name for name in runs.full_refresh if name.startswith("staging.")]) == 10
+    assert len([name for name in runs.full_refresh if name.startswith("staging.")]) == 11
     assert set(runs.full_refresh) == set(runs.incremental)
     for name, table in runs.full_refresh.items():
         assert table == runs.incremental[name], f"{name} differs after --full-refresh"

@@ -13,10 +13,6 @@ def test_dbt_vars_accepts_a_day_a_string_or_several_days() -> None:
     assert dbt_vars("2026-11-05") == {"ds": "2026-11-05"}
     assert dbt_vars([date(2026, 11, 4), "2026-11-05"]) == {"ds": ["2026-11-04", "2026-11-05"]}
     assert dbt_vars() == {}
-    assert dbt_vars(county_population={522701: 3400.4}, population_scale=0.01) == {
-        "county_population": {"522701": 3400},
-        "population_scale": 0.01,
-    }
 
 
 def test_dbt_env_points_at_the_warehouse_and_switches_telemetry_off(tmp_path: Path) -> None:

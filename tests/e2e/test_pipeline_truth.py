@@ -97,10 +97,7 @@ def run(module_region: Region) -> Run:
     from yilian.warehouse.dbt import release_duckdb
 
     config = SimulationConfig(seed=SEED, scale=SCALE, start=START, faults=FAULTS)
-    with pytest.MonkeyPatch.context() as patch:
-        # what `yilian run` says for a simulated region: per-10,000 rates use its population
-        patch.setenv("YILIAN_POPULATION_SCALE", str(SCALE))
-        result = run_pipeline(DAYS, config, progress=lambda line: print(line, file=sys.stderr))
+    result = run_pipeline(DAYS, config, progress=lambda line: print(line, file=sys.stderr))
     release_duckdb()
     data = paths()
     return Run(
@@ -464,7 +461,7 @@ def test_full_refresh_equals_incremental(run: Run) -> None:
 
     incremental = _marts_snapshot(run.warehouse)
     try:
-        build(full_refresh=True, population_scale=SCALE)
+        build(full_refresh=True)
     finally:
         release_duckdb()
     rebuilt = _marts_snapshot(run.warehouse)

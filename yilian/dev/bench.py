@@ -145,7 +145,7 @@ class Region:
         ctx = mp.get_context("spawn")
         queue = ctx.Queue()
         target = str(self.root / "dbt_target")  # keeps dbt_project/target out of the bench
-        child = ctx.Process(target=_dbt_child, args=(day, self.scale, target, queue))
+        child = ctx.Process(target=_dbt_child, args=(day, target, queue))
         child.start()
         run = queue.get()
         child.join()
@@ -172,7 +172,7 @@ def region(scale: float) -> Iterator[Region]:
         yield Region(scale, Path(tmp))
 
 
-def _dbt_child(day: date | None, scale: float, target: str, out: Any) -> None:
+def _dbt_child(day: date | None, target: str, out: Any) -> None:
     """Child process: import dbt before the clock starts (a fixed cost), then build quietly
     (errors still print)."""
     import dbt.cli.main  # noqa: F401
@@ -185,7 +185,6 @@ def _dbt_child(day: date | None, scale: float, target: str, out: Any) -> None:
     result = build(
         ds=day,
         full_refresh=day is None,
-        population_scale=scale,
         target_path=target,
         raise_on_failure=False,
     )

@@ -116,8 +116,6 @@ def run_pipeline(
     prepare_environment(data)
     # the schedule covers the simulated days only: no run for a day the region never had
     os.environ[FIRST_DAY_ENV], os.environ[LAST_DAY_ENV] = days[0].isoformat(), days[-1].isoformat()
-    # the marts scale the reference populations like the simulated region's volumes
-    os.environ["YILIAN_POPULATION_SCALE"] = str(config.scale)
     progress(f"simulating {len(days)} day(s) at scale {config.scale} into {data.sim_dir}")
     simulate_days(config, days, sim_layout(), progress=progress)
     progress("preparing Airflow (metadata DB, pool, DAG serialisation)")

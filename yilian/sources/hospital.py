@@ -102,6 +102,22 @@ class HospitalPlatform(Source):
         ),
         TableSpec(
             "hospital",
+            "region_populations",
+            "org_region_population",
+            "Resident population (常住人口) per county of the region, as the platform publishes "
+            "it: the denominators of the per-10,000-resident indicators.",
+            ("county_code",),
+            columns(
+                ("county_code", "string", "County (GB/T 2260)."),
+                ("stat_year", "int", "Statistics year the figure is for."),
+                ("resident_population", "int", "Resident population of the county."),
+                UPDATED_AT,
+            ),
+            freshness=False,
+            snapshot=True,
+        ),
+        TableSpec(
+            "hospital",
             "encounters",
             "his_encounter",
             "Visits and admissions (outpatient, emergency, inpatient).",

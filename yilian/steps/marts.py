@@ -6,7 +6,6 @@ Kept out of the DAG file so importing the DAG stays cheap and these steps are un
 from __future__ import annotations
 
 import logging
-import os
 from datetime import date
 from typing import Any
 
@@ -20,7 +19,6 @@ __all__ = ["DBT_PROJECT_DIR", "DBT_VARS_TEMPLATE", "dbt_environment", "plan_days
 # cosmos renders these per run: the window of raw partitions tonight's dbt run processes.
 DBT_VARS_TEMPLATE = {
     "ds": "{{ ti.xcom_pull(task_ids='plan_days')['ds'] }}",
-    "population_scale": "{{ ti.xcom_pull(task_ids='plan_days')['population_scale'] }}",
 }
 
 
@@ -51,15 +49,6 @@ def watch_after_build(dbt_group: Any) -> None:
         watcher.retries = 0
 
 
-def population_scale() -> float:
-    """Scale of the resident populations in the reference seed.
-
-    1.0 for a real region; the embedded simulator scales its population with its volumes, and
-    the main job says so through YILIAN_POPULATION_SCALE so per-10,000-resident rates hold.
-    """
-    return float(os.environ.get("YILIAN_POPULATION_SCALE", "1.0"))
-
-
 def _days(context: Any) -> list[date]:
     """The business days of a run: the `days` param of a manual run, else its partition key."""
     days = sorted({date.fromisoformat(day) for day in context["params"].get("days") or []})
@@ -84,10 +73,7 @@ def feeds_complete(context: Any) -> bool:
 
 def plan_days(context: Any) -> dict[str, str]:
     """The raw partitions (business days) this run processes, for dbt's `ds` var."""
-    return {
-        "ds": ",".join(day.isoformat() for day in _days(context)),
-        "population_scale": str(population_scale()),
-    }
+    return {"ds": ",".join(day.isoformat() for day in _days(context))}
 
 
 def publish() -> dict[str, int]:

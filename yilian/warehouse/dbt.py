@@ -3,7 +3,7 @@
 One entry point for the CLI, the marts DAG and the tests, so all three run dbt the same way:
 the project and profiles directories of `dbt_project/`, the warehouse path from
 `yilian.settings.paths()` (or an explicit file), nothing phoning home, and the vars the models
-read (`ds` for the day-incremental models, the county populations for `dim_region`).
+reads (`ds`, the business days of the day-incremental models).
 
     from yilian.warehouse.dbt import build
     build(ds="2026-11-05")                  # tonight: reprocess the days touched by ds
@@ -82,8 +82,6 @@ def dbt_env(warehouse: Path | str | None = None) -> dict[str, str]:
 def dbt_vars(
     ds: date | str | Sequence[date | str] | None = None,
     *,
-    county_population: Mapping[str, int] | None = None,
-    population_scale: float | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The `--vars` the models read (see `vars:` in dbt_project.yml)."""
@@ -94,10 +92,6 @@ def dbt_vars(
         out["ds"] = ds
     elif ds is not None:  # several days at once (a catch-up run)
         out["ds"] = [d.isoformat() if isinstance(d, date) else str(d) for d in ds]
-    if county_population:
-        out["county_population"] = {str(k): int(v) for k, v in county_population.items()}
-    if population_scale is not None:
-        out["population_scale"] = float(population_scale)
     if extra:
         out.update(extra)
     return out
@@ -227,16 +221,13 @@ def build(
     *,
     full_refresh: bool = False,
     warehouse: Path | str | None = None,
-    county_population: Mapping[str, int] | None = None,
-    population_scale: float | None = None,
     target_path: Path | str | None = None,
     raise_on_failure: bool = True,
 ) -> DbtResult:
     """`dbt build` (seeds, models, unit tests, contracts, data tests) for business day `ds`.
 
     `ds` may be several days (a catch-up run); None on an incremental run processes the latest
-    loaded partition. `county_population` gives the resident figures per county so
-    per-10,000 rates use the right denominators.
+    loaded partition.
     """
     args = ["build"]
     if full_refresh:
@@ -244,7 +235,7 @@ def build(
     return run_dbt(
         args,
         warehouse=warehouse,
-        vars=dbt_vars(ds, county_population=county_population, population_scale=population_scale),
+        vars=dbt_vars(ds),
         target_path=target_path,
         raise_on_failure=raise_on_failure,
     )

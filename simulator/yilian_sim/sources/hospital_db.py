@@ -86,6 +86,14 @@ org_facility = Table(
     Column("effective_date", Date, nullable=False),
     _updated_at(),
 )
+org_region_population = Table(
+    "org_region_population",
+    metadata,
+    Column("county_code", String, primary_key=True),
+    Column("stat_year", Integer, nullable=False),
+    Column("resident_population", Integer, nullable=False),
+    _updated_at(),
+)
 his_encounter = Table(
     "his_encounter",
     metadata,
@@ -148,6 +156,7 @@ platform_upload_log = Table(
 TABLES = (
     org_alliance,
     org_facility,
+    org_region_population,
     his_encounter,
     his_referral,
     his_result_recognition,
@@ -218,6 +227,20 @@ def alliance_rows(region: Region, start: date, day: date) -> list[Row]:
                 }
             )
     return rows
+
+
+def population_rows(region: Region, start: date) -> list[Row]:
+    """The resident population (常住人口) of every county, as the platform publishes it for the
+    statistics year before the simulation starts: the denominators of per-10,000 indicators."""
+    return [
+        {
+            "county_code": county.code,
+            "stat_year": start.year - 1,
+            "resident_population": county.population,
+            "updated_at": day_start(start) + timedelta(minutes=5),
+        }
+        for county in region.counties
+    ]
 
 
 def facility_rows(region: Region, start: date, day: date) -> list[Row]:
@@ -492,6 +515,7 @@ def write_day(engine: Engine, batch: HospitalDay, ctx: FaultContext) -> dict[str
     tables: dict[Table, list[Row]] = {
         org_alliance: alliance_rows(batch.region, batch.start, day),
         org_facility: facility_rows(batch.region, batch.start, day),
+        org_region_population: population_rows(batch.region, batch.start),
         his_encounter: encounters,
         his_referral: referrals,
         his_result_recognition: [recognition_row(r) for r in batch.recognitions],

@@ -1,5 +1,5 @@
-{%- set county_population = var('county_population') or {} -%}
-
+-- one row per county of the region, with the resident population the hospital platform
+-- publishes (the denominators of the per-10,000-resident indicators)
 with
 
 regions as (
@@ -8,24 +8,9 @@ regions as (
 
 ),
 
-population_overrides as (
+populations as (
 
-    {% if county_population -%}
-    select
-        cast(county_code as varchar) as county_code,
-        cast(resident_population as bigint) as resident_population
-    from (
-        values
-        {%- for code, population in county_population.items() %}
-        ('{{ code }}', {{ population | int }}){{ "," if not loop.last }}
-        {%- endfor %}
-    ) as overrides (county_code, resident_population)
-    {%- else -%}
-    select
-        cast(null as varchar) as county_code,
-        cast(null as bigint) as resident_population
-    where false
-    {%- endif %}
+    select * from {{ ref('stg_hospital__region_populations') }}
 
 )
 
@@ -37,16 +22,9 @@ select
     regions.prefecture_name,
     regions.province_code,
     regions.province_name,
-    cast(
-        coalesce(
-            population_overrides.resident_population,
-            round(regions.base_resident_population * {{ var('population_scale') }})
-        ) as bigint
-    ) as resident_population,
-    case
-        when population_overrides.resident_population is not null then 'var:county_population'
-        else 'seed:ref_regions x var:population_scale'
-    end as population_source
+    populations.resident_population,
+    'hospital platform org_region_population, ' || cast(populations.stat_year as varchar)
+        as population_source
 from regions
-left join population_overrides on regions.county_code = population_overrides.county_code
+left join populations on regions.county_code = populations.county_code
 where regions.prefecture_code = '{{ var("region_prefecture_code") }}'
