@@ -140,7 +140,9 @@ def day_summary(load_runs: pd.DataFrame, rejected: pd.DataFrame) -> list[dict[st
                 "rows_quarantined": int(runs.rows_quarantined.sum()),
                 "reasons": reasons,
                 "blocked_message": "; ".join(
-                    f"{r.table_name}: {r.rule_failures}" for r in blocked.itertuples()
+                    f"{r.table_name}: {r.rule_failures}"
+                    for r in blocked.itertuples()
+                    if r.rule_failures
                 ),
                 "docs": [
                     (r.table_name, r.data_docs_path)
