@@ -3,6 +3,7 @@ docs and the run report, each a nav entry under "Yilian", behind Airflow's own l
 
 from __future__ import annotations
 
+from airflow.api_fastapi.app import get_auth_manager
 from airflow.api_fastapi.core_api.security import requires_authenticated
 from airflow.plugins_manager import AirflowPlugin
 from fastapi import Depends
@@ -15,7 +16,10 @@ class YilianOperatorUI(AirflowPlugin):
     fastapi_apps = [
         {
             "name": "yilian operator pages",
-            "app": create_app(dependencies=[Depends(requires_authenticated())]),
+            "app": create_app(
+                dependencies=[Depends(requires_authenticated())],
+                login_url=lambda next_url: get_auth_manager().get_url_login(next_url=next_url),
+            ),
             "url_prefix": URL_PREFIX,
         }
     ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -253,13 +253,25 @@ def _inside(root: Path, rel: str) -> Path | None:
 # --- the app -----------------------------------------------------------------------------
 
 
-def create_app(dependencies: Sequence[Any] = ()) -> Any:
+def create_app(
+    dependencies: Sequence[Any] = (), login_url: Callable[[str], str] | None = None
+) -> Any:
     """The FastAPI app of the operator's pages; `dependencies` guard every route (the plugin
-    passes Airflow's authentication)."""
-    from fastapi import FastAPI, HTTPException
+    passes Airflow's authentication). With `login_url` (the next URL -> the login page), a
+    browser that is not logged in is sent to the login page instead of a bare 401."""
+    from fastapi import FastAPI, HTTPException, Request
+    from fastapi.exception_handlers import http_exception_handler
     from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
 
     app = FastAPI(title="yilian operator pages", dependencies=list(dependencies))
+
+    @app.exception_handler(HTTPException)
+    async def to_login(request: Request, exc: HTTPException) -> Any:
+        browser = "text/html" in request.headers.get("accept", "")
+        if login_url and exc.status_code == 401 and browser and request.method == "GET":
+            here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(login_url(here), status_code=303)
+        return await http_exception_handler(request, exc)
 
     def missing(what: str, how: str) -> HTMLResponse:
         return HTMLResponse(

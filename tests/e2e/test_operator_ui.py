@@ -104,9 +104,10 @@ def test_operator_pages_in_the_airflow_ui(airflow_ui, browser) -> None:
         (home / "simple_auth_manager_passwords.json.generated").read_text(encoding="utf-8")
     )["admin"]
 
-    # the plugin's pages need Airflow's login
+    # the plugin's pages need Airflow's login: a browser that has none is sent to its form
     browser.get(f"{airflow_ui.base_url}/yilian/quality")
-    assert "Not authenticated" in browser.page_source
+    wait.until(lambda d: "/auth/login" in d.current_url)
+    assert "next=%2Fyilian%2Fquality" in browser.current_url
     browser.get(f"{airflow_ui.base_url}/")
     wait.until(ec.presence_of_element_located((By.NAME, "username"))).send_keys("admin")
     browser.find_element(By.NAME, "password").send_keys(password)

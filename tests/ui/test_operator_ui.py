@@ -88,5 +88,10 @@ def test_every_page_needs_an_airflow_login() -> None:
     for _, path, _ in operator_ui.PAGES:
         assert client.get(f"/{path}").status_code == 401
     assert client.get("/vendor/jquery@3.7.1/dist/jquery.min.js").status_code == 401
+    browser = TestClient(
+        operator_ui.create_app([Depends(requires_authenticated())], lambda n: f"/login?next={n}")
+    )
+    sent = browser.get("/quality", headers={"accept": "text/html"}, follow_redirects=False)
+    assert (sent.status_code, sent.headers["location"]) == (303, "/login?next=/quality")
     hrefs = [v["href"] for v in operator_ui.EXTERNAL_VIEWS]
     assert all(h.startswith("yilian/") for h in hrefs)
