@@ -12,6 +12,7 @@ COPY simulator/pyproject.toml simulator/
 COPY yilian ./yilian
 RUN uv sync --frozen --no-dev --extra scale-out
 COPY dags ./dags
+COPY plugins ./plugins
 COPY dbt_project ./dbt_project
 COPY expectations ./expectations
 

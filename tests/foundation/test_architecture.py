@@ -21,7 +21,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("yilian.quality",),
     ("yilian.steps", "yilian.contracts"),
     ("yilian.dags",),
-    ("yilian.cli", "yilian.installation", "yilian.dev"),
+    ("yilian.cli", "yilian.installation", "yilian.dev", "yilian.operator_ui"),
 )
 LAYER = {room: i for i, rooms in enumerate(LAYERS) for room in rooms}
 

@@ -149,9 +149,12 @@ def _wait_ready(base_url: str, processes: dict[str, subprocess.Popen], logs: Pat
 
 
 @contextlib.contextmanager
-def running(logs: Path, port: int | None = None) -> Iterator[Airflow]:
+def running(
+    logs: Path, port: int | None = None, components: tuple[str, ...] = COMPONENTS
+) -> Iterator[Airflow]:
     """Start the components (the environment must already be Airflow's: airflow_env), wait
-    until the API answers, and stop them all afterwards."""
+    until the API answers, and stop them all afterwards. `components` must include the
+    api-server (the UI tests start nothing else)."""
     port = port or free_port()
     base_url = f"http://127.0.0.1:{port}"
     env = os.environ | {
@@ -163,7 +166,7 @@ def running(logs: Path, port: int | None = None) -> Iterator[Airflow]:
     logs.mkdir(parents=True, exist_ok=True)
     processes: dict[str, subprocess.Popen] = {}
     try:
-        for name in COMPONENTS:
+        for name in components:
             with open(logs / f"{name}.log", "wb") as out:
                 processes[name] = subprocess.Popen(
                     [airflow_bin(), name],

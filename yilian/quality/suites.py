@@ -68,8 +68,19 @@ def load_suite(spec: TableSpec) -> dict[str, Any]:
     return json.loads(suite_path(spec).read_text(encoding="utf-8"))
 
 
+def validations_dir(docs_dir: Path) -> Path:
+    """Where validation results are kept: beside the Data Docs (reports/gx/validations)."""
+    return docs_dir.parent / "gx" / "validations"
+
+
 def _context(docs_dir: Path) -> Any:
-    """An in-memory GX context that never phones home and writes Data Docs to `docs_dir`."""
+    """A GX context that never phones home and writes Data Docs to `docs_dir`.
+
+    Suites and validation definitions live in memory (nothing but the suite files is
+    configuration), but validation results are kept on the filesystem: the Data Docs index
+    lists every validation ever run, and an earlier validation's page is never removed (GX
+    drops the pages of results its store no longer has).
+    """
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         DataContextConfig,
@@ -77,11 +88,16 @@ def _context(docs_dir: Path) -> Any:
         ProgressBarsConfig,
     )
 
+    defaults = InMemoryStoreBackendDefaults(init_temp_docs_sites=False)
+    defaults.stores[defaults.validation_results_store_name]["store_backend"] = {
+        "class_name": "TupleFilesystemStoreBackend",
+        "base_directory": str(validations_dir(docs_dir)),
+    }
     context = gx.get_context(
         mode="ephemeral",
         project_config=DataContextConfig(
             analytics_enabled=False,  # health data: no usage events, whatever the environment
-            store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+            store_backend_defaults=defaults,
             data_docs_sites={},
         ),
     )
@@ -190,7 +206,12 @@ def validate_tables(
             run_id=run,
         )
         verdicts[name] = _decide(spec, frame, result.results, max_bad_row_share)
-    identifiers = context.validation_results_store.list_keys()
+    # only this run's pages are rendered; the index lists every validation in the store
+    identifiers = [
+        key
+        for key in context.validation_results_store.list_keys()
+        if key.run_id.run_name == run.run_name
+    ]
     context.build_data_docs(site_names=[SITE], resource_identifiers=identifiers)
     for identifier in identifiers:
         table_name = identifier.expectation_suite_identifier.name.partition("__")[2]

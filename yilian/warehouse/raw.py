@@ -8,6 +8,7 @@ rows together — so a rerun, or a day re-run after later days, leaves the same 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,8 +20,9 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
-from yilian.settings import LOCAL_TZ
+from yilian.settings import LOCAL_TZ, paths
 from yilian.sources import all_tables, source
 from yilian.sources.base import DUCKDB_TYPES, Lookup, TableSpec
 
@@ -38,6 +40,15 @@ create table if not exists audit.load_runs (
     run_id varchar not null, finished_at timestamp not null
 )"""
 LOCK_WAIT_SECONDS = 120.0
+#: The quality snapshot (CONTRACTS §4): what the operator's data-quality page reads, so that no
+#: web request ever opens the warehouse (a reader holding the file makes the writers fail).
+SNAPSHOT_QUERIES = {
+    "load_runs": "select * from audit.load_runs order by source, ds, table_name, finished_at",
+    "rejected_summary": """
+        select source, ds, table_name, rule, count(*) as rows, min(reason) as example_reason
+        from quarantine.rejected_rows group by source, ds, table_name, rule
+        order by source, ds, table_name, rows desc, rule""",
+}
 
 
 @dataclass(frozen=True)
@@ -208,6 +219,23 @@ def latest_values(
         ).df()
 
 
+def quality_dir() -> Path:
+    return paths().reports_dir / "quality"
+
+
+def export_quality_snapshot(con: duckdb.DuckDBPyConnection, out: Path | None = None) -> None:
+    """Write the quality snapshot from the writer's own connection, after its commit: one
+    Parquet file per query, each written to a temporary file and renamed over the old one, so
+    a reader sees the previous snapshot or the new one, never half a file."""
+    out = out or quality_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    for name, sql in SNAPSHOT_QUERIES.items():
+        table = con.sql(sql).to_arrow_table()
+        tmp = out / f".{name}.{os.getpid()}.parquet.tmp"
+        pq.write_table(table, tmp)
+        os.replace(tmp, out / f"{name}.parquet")
+
+
 def record_blocked(path: Path, rows: list[AuditRow]) -> None:
     """Audit a blocked day; raw and quarantine stay exactly as they were."""
     with connect(path) as con:
@@ -215,6 +243,7 @@ def record_blocked(path: Path, rows: list[AuditRow]) -> None:
         con.execute("begin")
         _insert_audit(con, rows)
         con.execute("commit")
+        export_quality_snapshot(con)
 
 
 def load_day(
@@ -254,3 +283,4 @@ def load_day(
         except BaseException:
             con.execute("rollback")
             raise
+        export_quality_snapshot(con)
