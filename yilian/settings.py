@@ -7,6 +7,8 @@ environment variable (YILIAN_DATA_DIR moves them all).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -63,3 +65,22 @@ def schedule_window() -> tuple[date, date | None]:
     first = date.fromisoformat(os.environ.get(FIRST_DAY_ENV, "2026-11-01"))
     last = os.environ.get(LAST_DAY_ENV)
     return first, date.fromisoformat(last) if last else None
+
+
+@contextmanager
+def scoped_environ(values: Mapping[str, str | None]) -> Iterator[None]:
+    """Set (or, for None, unset) environment variables for the block, then restore them."""
+    saved = {key: os.environ.get(key) for key in values}
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old

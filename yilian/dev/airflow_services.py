@@ -80,21 +80,20 @@ class Airflow:
             ).fetchall()
         return [DagRun(**dict(r)) for r in rows]
 
-    def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
+    def _per_task(self, dag_id: str, run_id: str, column: str) -> dict[str, object]:
+        """`column` of every task instance of the run, by task id."""
         with contextlib.closing(self.db()) as con:
             rows = con.execute(
-                "select task_id, state from task_instance where dag_id = ? and run_id = ?",
+                f"select task_id, {column} from task_instance where dag_id = ? and run_id = ?",
                 [dag_id, run_id],
             ).fetchall()
-        return {r["task_id"]: r["state"] for r in rows}
+        return {r["task_id"]: r[column] for r in rows}
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
+        return self._per_task(dag_id, run_id, "state")
 
     def try_numbers(self, dag_id: str, run_id: str) -> dict[str, int]:
-        with contextlib.closing(self.db()) as con:
-            rows = con.execute(
-                "select task_id, try_number from task_instance where dag_id = ? and run_id = ?",
-                [dag_id, run_id],
-            ).fetchall()
-        return {r["task_id"]: r["try_number"] for r in rows}
+        return self._per_task(dag_id, run_id, "try_number")
 
     def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
         """The task's log file as the UI shows it (JSON lines: the events' text, in order)."""

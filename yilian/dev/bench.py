@@ -15,7 +15,7 @@ import os
 import secrets
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -25,31 +25,12 @@ from typing import Any
 from yilian.dev import sim_layout
 from yilian.dev.ingest_bench import peak_rss_mib
 from yilian.dev.main_job import imaging_connection
-from yilian.settings import paths
+from yilian.settings import paths, scoped_environ
 from yilian.sources import SOURCES
 
 HISTORY_SCALE = 1.0
 DEFAULT_HISTORY_DAYS = 30
 CONNECTION_VARS = ("AIRFLOW_CONN_YILIAN_HOSPITAL", "AIRFLOW_CONN_YILIAN_PRESCRIPTIONS_DROP")
-
-
-@contextmanager
-def _environ(values: Mapping[str, str | None]) -> Iterator[None]:
-    """Set (or, for None, unset) variables for the block and restore them after."""
-    saved = {key: os.environ.get(key) for key in values}
-    for key, value in values.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    try:
-        yield
-    finally:
-        for key, old in saved.items():
-            if old is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = old
 
 
 @contextmanager
@@ -66,7 +47,7 @@ def scratch(root: Path) -> Iterator[None]:
         "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",  # keep the figures readable
         **dict.fromkeys(CONNECTION_VARS),  # the simulator's defaults, never a real system
     }
-    with _environ(installation), _environ(airflow_env()):
+    with scoped_environ(installation), scoped_environ(airflow_env()):
         yield
 
 
@@ -167,7 +148,7 @@ def region(scale: float) -> Iterator[Region]:
         tempfile.TemporaryDirectory(prefix=f"yilian-bench-{scale:g}-") as tmp,
         scratch(Path(tmp)),
         serve_imaging(sim_layout(), token=os.environ["YILIAN_IMAGING_TOKEN"]) as base_url,
-        _environ({"AIRFLOW_CONN_YILIAN_IMAGING": imaging_connection(base_url)}),
+        scoped_environ({"AIRFLOW_CONN_YILIAN_IMAGING": imaging_connection(base_url)}),
     ):
         yield Region(scale, Path(tmp))
 
@@ -300,7 +281,7 @@ def ingestion_section(scales: tuple[float, ...]) -> None:
         # It makes its scratch directories with mkdtemp and keeps them; put them inside ours.
         saved, tempfile.tempdir = tempfile.tempdir, tmp
         try:
-            with _environ({"AIRFLOW_CONN_YILIAN_IMAGING": None}):
+            with scoped_environ({"AIRFLOW_CONN_YILIAN_IMAGING": None}):
                 run_benchmark(scales)
         finally:
             tempfile.tempdir = saved

@@ -150,8 +150,8 @@ def backfill(
     result = PipelineResult()
     wanted = {day.isoformat() for day in days}
 
-    def report() -> None:
-        for run in af.runs():
+    def report(runs: list[airflow_services.DagRun]) -> None:
+        for run in runs:
             if run.run_id in reported or run.state not in ("success", "failed"):
                 continue
             reported.add(run.run_id)
@@ -165,8 +165,8 @@ def backfill(
             progress(f"{day}  {run.dag_id:<22} {run.state:<8} {run.seconds:6.1f}s{note}")
 
     def finished() -> bool:
-        report()
         runs = af.runs()
+        report(runs)
         if any(r.state not in ("success", "failed") for r in runs):
             return False
         built = {

@@ -14,17 +14,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from yilian.settings import PROJECT_ROOT, paths
+from yilian.settings import PROJECT_ROOT, paths, scoped_environ
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 MART_TABLES = (
@@ -97,21 +95,6 @@ def dbt_vars(
     return out
 
 
-@contextmanager
-def _patched_environ(values: Mapping[str, str]) -> Iterator[None]:
-    with _ENV_LOCK:
-        saved = {key: os.environ.get(key) for key in values}
-        os.environ.update(values)
-        try:
-            yield
-        finally:
-            for key, old in saved.items():
-                if old is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = old
-
-
 def release_duckdb() -> None:
     """Close the DuckDB instance dbt-duckdb keeps open in-process after a run.
 
@@ -180,7 +163,7 @@ def run_dbt(
         cli_args += ["--vars", json.dumps(dict(vars))]
 
     started = time.monotonic()
-    with _patched_environ(dbt_env(warehouse_path)):
+    with _ENV_LOCK, scoped_environ(dbt_env(warehouse_path)):
         try:
             install_packages()
             outcome = dbtRunner().invoke(cli_args)

@@ -8,7 +8,6 @@ rows together — so a rerun, or a day re-run after later days, leaves the same 
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,8 +19,8 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from yilian.landing import write_atomic
 from yilian.settings import LOCAL_TZ, paths
 from yilian.sources import all_tables, source
 from yilian.sources.base import DUCKDB_TYPES, Lookup, TableSpec
@@ -225,15 +224,11 @@ def quality_dir() -> Path:
 
 def export_quality_snapshot(con: duckdb.DuckDBPyConnection, out: Path | None = None) -> None:
     """Write the quality snapshot from the writer's own connection, after its commit: one
-    Parquet file per query, each written to a temporary file and renamed over the old one, so
-    a reader sees the previous snapshot or the new one, never half a file."""
+    Parquet file per query, written atomically (landing.write_atomic), so a reader sees the
+    previous snapshot or the new one, never half a file."""
     out = out or quality_dir()
-    out.mkdir(parents=True, exist_ok=True)
     for name, sql in SNAPSHOT_QUERIES.items():
-        table = con.sql(sql).to_arrow_table()
-        tmp = out / f".{name}.{os.getpid()}.parquet.tmp"
-        pq.write_table(table, tmp)
-        os.replace(tmp, out / f"{name}.parquet")
+        write_atomic(con.sql(sql).to_arrow_table(), out / f"{name}.parquet")
 
 
 def record_blocked(path: Path, rows: list[AuditRow]) -> None:
