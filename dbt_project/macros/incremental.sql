@@ -87,3 +87,13 @@
     )
     {%- endif -%}
 {%- endmacro %}
+
+{#- The business days a dense daily mart has rows for, as one column `date`: tonight's days on a
+    nightly run, every loaded business day (int_business_days_loaded) on a full refresh. -#}
+{% macro mart_days(fact, loaded_column='loaded_ds') -%}
+    {%- if is_incremental() -%}
+    {{ processing_days_rows(fact, loaded_column, 'date') }}
+    {%- else -%}
+    select date_day as date from {{ ref('int_business_days_loaded') }}
+    {%- endif -%}
+{%- endmacro %}

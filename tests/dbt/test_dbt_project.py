@@ -20,6 +20,7 @@ import pytest
 # this folder on sys.path, so the fixture module imports by its own name.
 from dbt_raw_fixture import D1, D2, D3, GC, LS, XF, ZY, load_days
 
+from tests.marts_shape import DIRECTIONS_X_REGION, dense_shapes, mart_days
 from yilian.warehouse.dbt import MART_TABLES, DbtResult, build
 
 TAMPERED = 7  # green_channel_referrals written into an untouched D1 row before the D3 run
@@ -73,6 +74,18 @@ class Runs:
         self.full_refresh: Tables = {}
         self.results: list[DbtResult] = []
         self.tamper_survived: bool | None = None
+        self.first_shapes: dict[str, tuple[int, int]] = {}
+        self.incremental_shapes: dict[str, tuple[int, int]] = {}
+        self.first_days: dict[str, set[date]] = {}
+        self.incremental_days: dict[str, set[date]] = {}
+
+
+def shapes(warehouse: Path, days: list[date]) -> tuple[dict, dict]:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        return dense_shapes(con, days), mart_days(con)
+    finally:
+        con.close()
 
 
 @pytest.fixture(scope="module")
@@ -88,12 +101,13 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
     load_days(warehouse, [D1, D2])
     out.results.append(build(**kwargs))
     out.first = dump(warehouse)
+    out.first_shapes, out.first_days = shapes(warehouse, [D1, D2])
 
     # Prove the D3 run is incremental: an untouched day keeps a value only a rebuild would fix.
     con = duckdb.connect(str(warehouse))
     con.execute(
         "update marts.mart_referrals_daily set green_channel_referrals = ? "
-        "where date = ? and county_code = ? and direction = 'down'",
+        "where date = ? and county_code = ? and direction = 'down' and not is_out_of_region",
         [TAMPERED, D1, XF],
     )
     con.close()
@@ -103,17 +117,18 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
     con = duckdb.connect(str(warehouse))
     (value,) = con.execute(
         "select green_channel_referrals from marts.mart_referrals_daily "
-        "where date = ? and county_code = ? and direction = 'down'",
+        "where date = ? and county_code = ? and direction = 'down' and not is_out_of_region",
         [D1, XF],
     ).fetchone()
     out.tamper_survived = value == TAMPERED
     con.execute(
         "update marts.mart_referrals_daily set green_channel_referrals = 0 "
-        "where date = ? and county_code = ? and direction = 'down'",
+        "where date = ? and county_code = ? and direction = 'down' and not is_out_of_region",
         [D1, XF],
     )
     con.close()
     out.incremental = dump(warehouse)
+    out.incremental_shapes, out.incremental_days = shapes(warehouse, [D1, D2, D3])
 
     out.results.append(build(full_refresh=True, **kwargs))
     out.full_refresh = dump(warehouse)
@@ -173,27 +188,35 @@ def test_referral_direction_uses_tiers_as_of_the_sent_day(runs: Runs) -> None:
     direction = {r["referral_id"]: r["direction"] for r in runs.first["fct_referrals"]}
     assert direction == {
         "R1": "up", "R2": "lateral", "R3": "up", "R4": "down",
-        "R5": "out_of_region", "R6": "up", "R7": "down",
+        "R5": "up", "R6": "up", "R7": "down",
     }  # fmt: skip
+    # R5: a tier-2 hospital to a tier-3 hospital outside the region is still 上转
+    assert [r["referral_id"] for r in runs.first["fct_referrals"] if r["is_out_of_region"]] == [
+        "R5"
+    ]
 
 
 def test_mart_referrals_daily(runs: Runs) -> None:
     got = {
-        (r["date"], r["alliance_id"], r["county_code"], r["direction"]): (
+        (r["date"], r["alliance_id"], r["county_code"], r["direction"], r["is_out_of_region"]): (
             r["referrals"],
             r["accepted"],
             r["median_hours_to_accept"],
         )
         for r in runs.first["mart_referrals_daily"]
+        if r["referrals"]
     }
     assert got == {
-        (D1, "A1", XF, "down"): (1, 1, 4.0),
-        (D1, "A2", LS, "up"): (2, 2, 12.75),
-        (D1, None, ZY, "lateral"): (1, 1, 3.0),
-        (D2, "A2", LS, "down"): (1, 1, 6.0),
-        (D2, "A2", LS, "out_of_region"): (1, 0, None),
-        (D2, None, ZY, "up"): (1, 0, None),
+        (D1, "A1", XF, "down", False): (1, 1, 4.0),
+        (D1, "A2", LS, "up", False): (2, 2, 12.75),
+        (D1, None, ZY, "lateral", False): (1, 1, 3.0),
+        (D2, "A2", LS, "down", False): (1, 1, 6.0),
+        (D2, "A2", LS, "up", True): (1, 0, None),
+        (D2, None, ZY, "up", False): (1, 0, None),
     }
+    zero = one(runs.first, "mart_referrals_daily", date=D2, county_code=XF, direction="up",
+               is_out_of_region=True)  # fmt: skip
+    assert (zero["referrals"], zero["acceptance_rate"]) == (0, None)
 
 
 def test_mart_remote_diagnosis_daily(runs: Runs) -> None:
@@ -203,11 +226,12 @@ def test_mart_remote_diagnosis_daily(runs: Runs) -> None:
     assert close(dx["median_turnaround_minutes"], 25.0)
     assert close(dx["p90_turnaround_minutes"], 37.0)  # 30 + 0.7 × (40 − 30)
     assert close(dx["within_target_share"], 0.5)
-    sm = one(t, "mart_remote_diagnosis_daily", date=D1, modality="SM")
+    sm = one(t, "mart_remote_diagnosis_daily", date=D1, modality="SM", reading_facility_code="H3")
     assert close(sm["median_turnaround_minutes"], 1440.0) and sm["within_target"] == 1
-    pending = one(t, "mart_remote_diagnosis_daily", date=D2, modality="DX")
-    assert pending["reading_facility_code"] is None
-    assert (pending["reads"], pending["reads_reported"]) == (2, 0)
+    pending = one(
+        t, "mart_remote_diagnosis_daily", date=D2, modality="DX", reading_facility_code=None
+    )
+    assert (pending["reads"], pending["reads_reported"], pending["reads_pending"]) == (2, 0, 2)
     assert pending["within_target_share"] is None
 
 
@@ -236,23 +260,27 @@ def test_mart_alliance_kpis_monthly(runs: Runs) -> None:
     t = runs.first
     month = date(2026, 11, 1)
     ls = one(t, "mart_alliance_kpis_monthly", month=month, county_code=LS)
-    # visits = every encounter type (var visit_encounter_types, as the simulator truth counts)
-    assert (ls["visits"], ls["primary_care_visits"]) == (5, 3)
-    assert close(ls["primary_care_visit_share"], 0.6)
-    assert (ls["resident_visits"], ls["resident_visits_in_county"]) == (7, 5)
-    assert close(ls["in_county_visit_rate"], 5 / 7)
+    # visits (诊疗人次) = outpatient and emergency: E5 and E6 are admissions, not visits
+    assert (ls["visits"], ls["primary_care_visits"]) == (4, 3)
+    assert close(ls["primary_care_visit_share"], 0.75)
+    assert (ls["resident_visits"], ls["resident_visits_in_county"]) == (5, 4)
+    assert close(ls["in_county_visit_rate"], 4 / 5)
     assert (ls["resident_admissions"], ls["resident_admissions_in_county"]) == (2, 1)
     assert close(ls["in_county_inpatient_share"], 0.5)
-    assert (ls["upward_referrals"], ls["downward_referrals"]) == (2, 1)
-    assert close(ls["down_up_ratio"], 0.5)
+    # R5 (H2L, tier 2 → EXT, tier 3 outside the region) is upward
+    assert (ls["upward_referrals"], ls["downward_referrals"]) == (3, 1)
+    assert close(ls["down_up_ratio"], 1 / 3)
     assert (ls["remote_reads"], ls["resident_population"]) == (4, 160_000)  # SM not counted
     assert close(ls["remote_reads_per_10k"], 0.25)
     xf = one(t, "mart_alliance_kpis_monthly", month=month, county_code=XF)
-    assert (xf["visits"], xf["primary_care_visits"], xf["downward_referrals"]) == (5, 1, 1)
+    assert (xf["visits"], xf["primary_care_visits"], xf["downward_referrals"]) == (4, 1, 1)
+    assert (xf["remote_reads"], xf["remote_reads_pending"]) == (0, 1)  # S8 not yet reported
     assert xf["down_up_ratio"] is None and xf["in_county_inpatient_share"] is None
     zy = one(t, "mart_alliance_kpis_monthly", month=month, county_code=ZY)
     assert close(zy["in_county_visit_rate"], 0.5)
-    assert close(zy["remote_reads_per_10k"], 2 * 10_000 / 75_000)
+    # S4 signed; S7 pending (signed only in D3): a pending read is not a diagnosis
+    assert (zy["remote_reads"], zy["remote_reads_pending"]) == (1, 1)
+    assert close(zy["remote_reads_per_10k"], 1 * 10_000 / 75_000)
     gc = one(t, "mart_alliance_kpis_monthly", month=month, county_code=GC)
     assert gc["visits"] == 0 and gc["primary_care_visit_share"] is None
 
@@ -261,26 +289,34 @@ def test_incremental_run_reprocesses_only_the_touched_days(runs: Runs) -> None:
     assert runs.tamper_survived, "the D3 run rebuilt an untouched day"
     t = runs.incremental
     # R3 (sent D2) accepted in D3, and T1Z joined A2 on D2 (recorded in D3): D2 re-derived
-    r3 = one(t, "mart_referrals_daily", date=D2, county_code=ZY)
+    r3 = one(t, "mart_referrals_daily", date=D2, county_code=ZY, direction="up",
+             is_out_of_region=False)  # fmt: skip
     assert (r3["alliance_id"], r3["direction"], r3["referrals"], r3["accepted"]) == (
         "A2", "up", 1, 1,
     )  # fmt: skip
     assert close(r3["median_hours_to_accept"], 24.0)
-    assert one(t, "mart_referrals_daily", date=D1, county_code=ZY)["alliance_id"] is None
-    assert one(t, "mart_referrals_daily", date=D3, county_code=XF)["direction"] == "down"
+    d1 = one(t, "mart_referrals_daily", date=D1, county_code=ZY, direction="lateral",
+             is_out_of_region=False)  # fmt: skip
+    assert d1["alliance_id"] is None and d1["referrals"] == 1
+    d3 = one(t, "mart_referrals_daily", date=D3, county_code=XF, direction="down",
+             is_out_of_region=False)  # fmt: skip
+    assert d3["referrals"] == 1
     # S7's late report moves it from "unreported" to H2L on D2
     s7 = one(t, "mart_remote_diagnosis_daily", date=D2, modality="DX", reading_facility_code="H2L")
     assert (s7["reads"], s7["within_target"]) == (1, 0)
     assert close(s7["median_turnaround_minutes"], 890.0)
-    assert one(t, "mart_remote_diagnosis_daily", date=D2, reading_facility_code=None)["reads"] == 1
+    s8 = one(t, "mart_remote_diagnosis_daily", date=D2, modality="DX", reading_facility_code=None)
+    assert (s8["reads"], s8["reads_pending"]) == (1, 1)
     # T1Z's late upload for D2 and P5's late dispense
     zy2 = one(t, "mart_interoperability_daily", date=D2, county_code=ZY)
     assert close(zy2["connectivity_rate"], 1.0)
     xf2 = one(t, "mart_interoperability_daily", date=D2, county_code=XF)
     assert close(xf2["prescription_fill_rate"], 1.0)
     ls = one(t, "mart_alliance_kpis_monthly", month=date(2026, 11, 1), county_code=LS)
-    assert (ls["visits"], ls["resident_visits"], ls["resident_visits_in_county"]) == (6, 8, 6)
+    assert (ls["visits"], ls["resident_visits"], ls["resident_visits_in_county"]) == (5, 6, 5)
     assert ls["remote_reads"] == 5
+    zy = one(t, "mart_alliance_kpis_monthly", month=date(2026, 11, 1), county_code=ZY)
+    assert (zy["remote_reads"], zy["remote_reads_pending"]) == (2, 0)  # S7 signed in D3
 
 
 def test_full_refresh_gives_identical_tables(runs: Runs) -> None:
@@ -288,3 +324,18 @@ def test_full_refresh_gives_identical_tables(runs: Runs) -> None:
     assert set(runs.full_refresh) == set(runs.incremental)
     for name, table in runs.full_refresh.items():
         assert table == runs.incremental[name], f"{name} differs after --full-refresh"
+
+
+def test_every_kpi_mart_is_dense(runs: Runs) -> None:
+    """Every business day × county (× direction × in/out of region, × modality × reader) has a
+    row: after the first build, the nightly run (and so the full refresh, equal to it)."""
+    for shapes, days in ((runs.first_shapes, [D1, D2]), (runs.incremental_shapes, [D1, D2, D3])):
+        assert {mart: rows for mart, (rows, _) in shapes.items()} == {
+            mart: expected for mart, (_, expected) in shapes.items()
+        }, days
+    # by hand, the first build: 3 sender pairs (A1 × XF, A2 × LS, none × ZY) on each of 2 days;
+    # readers H2L, H3 and the pending
+    assert runs.first_shapes["mart_referrals_daily"][0] == 2 * 3 * DIRECTIONS_X_REGION
+    assert runs.first_shapes["mart_remote_diagnosis_daily"][0] == 2 * 6 * 3
+    assert all(days == {D1, D2} for days in runs.first_days.values())
+    assert all(days == {D1, D2, D3} for days in runs.incremental_days.values())

@@ -22,9 +22,8 @@ select
     facility_versions.county_code as facility_county_code,
     facility_versions.alliance_id,
     encounters.encounter_type,
-    encounters.encounter_type in (
-        {%- for t in var('visit_encounter_types') %}'{{ t }}'{{ ", " if not loop.last }}{% endfor -%}
-    ) as is_visit,
+    -- 诊疗人次: outpatient and emergency; an admission is a 住院人次 (the inpatient indicators)
+    encounters.encounter_type in ('outpatient', 'emergency') as is_visit,
     encounters.encounter_type = 'inpatient' as is_admission,
     encounters.visit_at,
     encounters.visit_date,

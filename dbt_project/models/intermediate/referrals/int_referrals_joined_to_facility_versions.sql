@@ -26,7 +26,8 @@ joined as (
         receivers.facility_version_key as receiver_version_key,
         receivers.tier as receiver_tier,
         receivers.facility_type as receiver_facility_type,
-        receivers.county_code as receiver_county_code
+        receivers.county_code as receiver_county_code,
+        receivers.is_in_region as receiver_is_in_region
     from referrals
     left join facility_versions as senders
         on {{ facility_version_as_of('senders', 'referrals.from_facility_code', 'referrals.sent_date') }}
@@ -48,13 +49,15 @@ select
     sender_county_code,
     sender_alliance_id,
     receiver_county_code,
+    -- 上转 / 下转 wherever the receiver is (DOMAIN.md): a tier-2 county hospital sending to a
+    -- provincial tier-3 hospital is `up`; being out of region is the attribute beside it
     case
-        when receiver_facility_type = 'external_hospital' then 'out_of_region'
         when sender_tier is null or receiver_tier is null then null
         when receiver_tier > sender_tier then 'up'
         when receiver_tier < sender_tier then 'down'
         else 'lateral'
     end as direction,
+    not receiver_is_in_region as is_out_of_region,
     diagnosis_code,
     is_green_channel,
     status,

@@ -6,7 +6,10 @@ with
 {% if is_incremental() -%}
 touched_months as (
 
-    select cast(date_trunc('month', visit_date) as date) as month
+    select cast(date_trunc('month', date) as date) as month
+    from ({{ mart_days(ref('fct_encounters')) }}) as days
+    union
+    select cast(date_trunc('month', visit_date) as date)
     from {{ ref('fct_encounters') }}
     where loaded_ds in {{ processing_days(ref('fct_encounters'), 'loaded_ds') }}
         or visit_date >= {{ facility_change_floor() }}
@@ -69,6 +72,10 @@ regions as (
 
 months as (
 
+    -- dense: every month with a business day built (tonight's, or all on a full refresh)
+    select cast(date_trunc('month', date) as date) as month
+    from ({{ mart_days(ref('fct_encounters')) }}) as days
+    union
     select month from encounters
     union
     select month from referrals
@@ -122,11 +129,14 @@ referral_counts as (
 
 read_counts as (
 
-    -- 远程影像诊断: attributed to the requesting facility's county
+    -- 远程影像诊断: studies with a signed report, by the requesting facility's county; a read
+    -- requested and not yet reported is pending, not a diagnosis
     select
         month,
         requesting_county_code as county_code,
-        count(*) filter (where counts_as_remote_imaging) as remote_reads
+        count(*) filter (where counts_as_remote_imaging and is_reported) as remote_reads,
+        count(*) filter (where counts_as_remote_imaging and not is_reported)
+            as remote_reads_pending
     from remote_reads
     group by 1, 2
 
@@ -147,6 +157,7 @@ joined as (
         coalesce(referral_counts.upward_referrals, 0) as upward_referrals,
         coalesce(referral_counts.downward_referrals, 0) as downward_referrals,
         coalesce(read_counts.remote_reads, 0) as remote_reads,
+        coalesce(read_counts.remote_reads_pending, 0) as remote_reads_pending,
         regions.resident_population
     from months
     cross join regions
@@ -184,6 +195,7 @@ select
     cast(downward_referrals as bigint) as downward_referrals,
     cast({{ safe_ratio('downward_referrals', 'upward_referrals') }} as double) as down_up_ratio,
     cast(remote_reads as bigint) as remote_reads,
+    cast(remote_reads_pending as bigint) as remote_reads_pending,
     cast(resident_population as bigint) as resident_population,
     cast(
         case when resident_population > 0 then remote_reads * 10000.0 / resident_population end

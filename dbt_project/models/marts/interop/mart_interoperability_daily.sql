@@ -52,7 +52,10 @@ counties as (
 
 days as (
 
-    select business_date as date from deliveries
+    -- dense: every business day built × county
+    {{ mart_days(ref('fct_feed_deliveries')) }}
+    union
+    select business_date from deliveries
     union
     select presented_date from recognitions
     union

@@ -26,7 +26,7 @@ select
     sender_alliance_id,
     receiver_county_code,
     direction,
-    direction = 'out_of_region' as is_out_of_region,
+    is_out_of_region,
     diagnosis_code,
     is_green_channel,
     status,
