@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from yilian_sim.activity import generate_day
 from yilian_sim.config import SimulationConfig
-from yilian_sim.model import MODALITIES, DayEvents, Referral
+from yilian_sim.model import MODALITIES, DayEvents, Encounter, Referral, RemoteRead
 from yilian_sim.population import person
 from yilian_sim.reference import TURNAROUND_TARGET_MINUTES
 from yilian_sim.region import build_region, default_facility_changes
@@ -34,6 +34,7 @@ def test_tables_have_the_marts_columns() -> None:
         "alliance_id",
         "county_code",
         "direction",
+        "is_out_of_region",
         "referrals",
         "accepted",
         "median_hours_to_accept",
@@ -44,6 +45,7 @@ def test_tables_have_the_marts_columns() -> None:
         "reading_facility_code",
         "reads",
         "reads_reported",
+        "reads_pending",
         "median_turnaround_minutes",
         "p90_turnaround_minutes",
         "within_target",
@@ -84,11 +86,61 @@ def test_direction_uses_the_tiers_of_the_referral_day() -> None:
 
     before = promotion.day - timedelta(days=1)
     truth = truth_from_events(SMALL, [day_with_referral(before), day_with_referral(promotion.day)])
-    directions = dict(
-        zip(truth.referrals_daily["date"], truth.referrals_daily["direction"], strict=True)
-    )
+    sent = truth.referrals_daily[truth.referrals_daily["referrals"] > 0]
+    directions = dict(zip(sent["date"], sent["direction"], strict=True))
     assert directions == {before: "up", promotion.day: "lateral"}
-    assert truth.referrals_daily["median_hours_to_accept"].tolist() == [2.0, 2.0]
+    assert sent["median_hours_to_accept"].tolist() == [2.0, 2.0]
+
+
+def test_the_national_definitions_on_a_hand_made_day() -> None:
+    """诊疗人次 leaves admissions out; a county hospital's referral to a provincial tier-3
+    hospital is 上转 (and out of region); an unread study is pending, not a diagnosis."""
+    day = SMALL.start
+    at = datetime.combine(day, time(9))
+    resident = person("522723", 1, SMALL.seed)
+
+    def encounter(eid: str, kind: str) -> Encounter:
+        return Encounter(eid, "QN2101", resident, kind, at, None, "I10.x00x002", "内科")
+
+    def read(sid: str, reported: datetime | None) -> RemoteRead:
+        return RemoteRead(sid, resident, "QN2101", "QN1001", "DX", 1, at, at, at, sid, reported, "")
+
+    events = DayEvents(
+        day=day,
+        encounters=[
+            encounter("O", "outpatient"),
+            encounter("E", "emergency"),
+            encounter("I", "inpatient"),
+        ],
+        referrals=[
+            Referral("R", resident, "QN2001", "QN9001", "I63.900", True, at, None, None, None)
+        ],
+        remote_reads=[read("S1", at + timedelta(minutes=20)), read("S2", None)],
+    )
+    truth = truth_from_events(SMALL, [events])
+    kpis = truth.alliance_kpis_monthly.set_index("county_code").loc["522723"]
+    assert (kpis["visits"], kpis["primary_care_visits"], kpis["resident_visits"]) == (2, 2, 2)
+    assert (kpis["resident_admissions"], kpis["upward_referrals"]) == (1, 1)
+    assert (kpis["remote_reads"], kpis["remote_reads_pending"]) == (1, 1)
+    sent = truth.referrals_daily.query("referrals > 0")
+    assert sent[["direction", "is_out_of_region"]].values.tolist() == [["up", True]]
+    dx = truth.remote_diagnosis_daily.query("modality == 'DX' and reads > 0")
+    assert dx[["reading_facility_code", "reads_reported", "reads_pending"]].values.tolist() == [
+        ["QN1001", 1, 0],
+        [None, 0, 1],
+    ]
+
+
+def test_the_daily_tables_are_dense() -> None:
+    days = [SMALL.start, SMALL.start + timedelta(days=1)]
+    truth = compute_truth(SMALL, days)
+    reads = truth.remote_diagnosis_daily
+    readers = reads["reading_facility_code"].nunique(dropna=False)
+    assert len(reads) == len(days) * len(MODALITIES) * readers
+    referrals = truth.referrals_daily
+    pairs = referrals[["date", "alliance_id", "county_code"]].drop_duplicates()
+    assert len(referrals) == len(pairs) * 3 * 2
+    assert (referrals["referrals"] == 0).any() and (reads["reads"] == 0).any()
 
 
 def test_as_of_cuts_timelines() -> None:
@@ -174,7 +226,9 @@ def test_calibration_at_scale_one_over_a_month(month) -> None:
     referrals = truth.referrals_daily
     assert 0.003 <= referrals["referrals"].sum() / visits <= 0.005
     assert 0.85 <= referrals["accepted"].sum() / referrals["referrals"].sum() <= 0.92
-    assert set(referrals["direction"]) == {"up", "down", "lateral", "out_of_region"}
+    assert set(referrals["direction"]) == {"up", "down", "lateral"}
+    out = referrals[referrals["is_out_of_region"]].groupby("direction")["referrals"].sum()
+    assert out["up"] > 0  # county hospitals refer up to provincial ones
     green = sum(r.is_green_channel for ev in events for r in ev.referrals)
     assert 0 < green < 0.1 * referrals["referrals"].sum()
 

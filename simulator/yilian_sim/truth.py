@@ -1,7 +1,17 @@
 """The true value of every indicator, computed in pandas straight from the simulated events.
 
 The marts must reproduce these tables (same keys, same column names) from what the pipeline
-extracted; tests compare the two. Semantics follow docs/CONTRACTS.md §5, plus these choices:
+extracted; tests compare the two. Semantics follow the national definitions in DOMAIN.md
+(docs/CONTRACTS.md §5):
+- A visit (诊疗人次) is an outpatient or emergency encounter; an inpatient admission (住院人次)
+  counts only in the inpatient indicators.
+- A referral's direction comes from the tiers of sender and receiver on the referral day,
+  wherever the receiver is (up to a provincial hospital is `up`); `is_out_of_region` is beside it.
+- A remote diagnosis is a study whose report is signed by `as_of`; a read requested and not yet
+  reported is pending (`reads_pending`, `remote_reads_pending`), not a diagnosis.
+- Dense: every day × county (× sender alliance, direction, in/out of region; × modality, reader)
+  has a row, zero where nothing happened.
+And these choices:
 - `as_of` cuts timelines: an acceptance, report, dispense or upload after it has not happened.
 - Result recognition counts only results within the recognised-items catalogue (in_catalogue).
 - Turnaround is fractional minutes; `within_target` means turnaround <= the modality's target;
@@ -22,7 +32,7 @@ import pandas as pd
 
 from yilian_sim.activity import IN_SCOPE_TYPES, PRIMARY_TYPES, generate_day
 from yilian_sim.config import SimulationConfig
-from yilian_sim.model import DayEvents, Region
+from yilian_sim.model import MODALITIES, DayEvents, Region
 from yilian_sim.reference import REMOTE_IMAGING_MODALITIES, TURNAROUND_TARGET_MINUTES
 from yilian_sim.region import build_region
 
@@ -141,6 +151,18 @@ def _happened(series: pd.Series, as_of: datetime) -> pd.Series:
     return pd.to_datetime(series).le(as_of).fillna(False).astype(bool)
 
 
+def _in_scope(facilities: pd.DataFrame) -> pd.DataFrame:
+    """The region's active points of care, per day (the connectivity scope)."""
+    return facilities[
+        facilities["in_region"]
+        & (facilities["status"] == "active")
+        & facilities["facility_type"].isin(IN_SCOPE_TYPES)
+    ]
+
+
+REFERRAL_KEYS = ["date", "alliance_id", "county_code", "direction", "is_out_of_region"]
+
+
 def _referrals_daily(ref: pd.DataFrame, facilities: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
     sender = facilities.rename(columns=lambda c: f"from_{c}" if c != "date" else c)
     receiver = facilities.rename(columns=lambda c: f"to_{c}" if c != "date" else c)
@@ -148,30 +170,37 @@ def _referrals_daily(ref: pd.DataFrame, facilities: pd.DataFrame, as_of: datetim
         receiver, on=["date", "to_facility_code"]
     )
     df["direction"] = np.select(
-        [
-            df["to_facility_type"] == "external_hospital",
-            df["to_tier"] > df["from_tier"],
-            df["to_tier"] < df["from_tier"],
-        ],
-        ["out_of_region", "up", "down"],
+        [df["to_tier"] > df["from_tier"], df["to_tier"] < df["from_tier"]],
+        ["up", "down"],
         "lateral",
     )
+    df["is_out_of_region"] = ~df["to_in_region"].astype(bool)
     df["accepted"] = _happened(df["accepted_at"], as_of)
     hours = (pd.to_datetime(df["accepted_at"]) - pd.to_datetime(df["sent_at"])).dt.total_seconds()
     df["hours_to_accept"] = (hours / 3600).where(df["accepted"])
-    out = (
+    counted = (
         df.rename(columns={"from_alliance_id": "alliance_id", "from_county_code": "county_code"})
-        .groupby(["date", "alliance_id", "county_code", "direction"], as_index=False, dropna=False)
+        .groupby(REFERRAL_KEYS, dropna=False)
         .agg(
             referrals=("sent_at", "size"),
             accepted=("accepted", "sum"),
             median_hours_to_accept=("hours_to_accept", "median"),
         )
     )
-    return out.astype({"referrals": int, "accepted": int})
+    pairs = _in_scope(facilities)[["date", "alliance_id", "county_code"]].drop_duplicates()
+    categories = pd.DataFrame(
+        [(d, o) for d in ("up", "down", "lateral") for o in (False, True)],
+        columns=["direction", "is_out_of_region"],
+    )
+    grid = pd.concat(
+        [pairs.merge(categories, how="cross"), counted.index.to_frame(index=False)]
+    ).drop_duplicates()
+    out = grid.merge(counted.reset_index(), on=REFERRAL_KEYS, how="left")
+    out[["referrals", "accepted"]] = out[["referrals", "accepted"]].fillna(0)
+    return out.astype({"referrals": int, "accepted": int}).reset_index(drop=True)
 
 
-def _remote_diagnosis_daily(reads: pd.DataFrame, as_of: datetime) -> pd.DataFrame:
+def _remote_diagnosis_daily(reads: pd.DataFrame, days: list[date], as_of: datetime) -> pd.DataFrame:
     df = reads.copy()
     reported = _happened(df["reported_at"], as_of)
     minutes = (
@@ -184,14 +213,27 @@ def _remote_diagnosis_daily(reads: pd.DataFrame, as_of: datetime) -> pd.DataFram
     df["reading_facility_code"] = df["reading_facility_code"].where(reported, None)
     df["within"] = reported & (df["turnaround"] <= df["modality"].map(TURNAROUND_TARGET_MINUTES))
     grouped = df.groupby(["date", "modality", "reading_facility_code"], dropna=False)
-    out = grouped.agg(
+    counted = grouped.agg(
         reads=("modality", "size"),
         reads_reported=("reported", "sum"),
         within_target=("within", "sum"),
     )
-    out["median_turnaround_minutes"] = grouped["turnaround"].quantile(0.5)
-    out["p90_turnaround_minutes"] = grouped["turnaround"].quantile(0.9)
-    out = out.reset_index().astype({"reads": int, "reads_reported": int, "within_target": int})
+    counted["median_turnaround_minutes"] = grouped["turnaround"].quantile(0.5)
+    counted["p90_turnaround_minutes"] = grouped["turnaround"].quantile(0.9)
+    # dense: every day × modality × reading centre (a facility that has signed a report) and
+    # the null reader of the pending reads
+    readers = [*sorted(set(df.loc[reported, "reading_facility_code"])), None]
+    keys = ["date", "modality", "reading_facility_code"]
+    grid = pd.DataFrame(
+        [(d, m, r) for d in days for m in MODALITIES for r in readers], columns=keys
+    )
+    out = grid.merge(counted.reset_index(), on=keys, how="outer")
+    reader = out["reading_facility_code"].astype(object)
+    out["reading_facility_code"] = reader.where(reader.notna(), None)
+    counts = ["reads", "reads_reported", "within_target"]
+    out[counts] = out[counts].fillna(0)
+    out = out.astype(dict.fromkeys(counts, int))
+    out["reads_pending"] = out["reads"] - out["reads_reported"]
     out["within_target_share"] = _rate(out["within_target"], out["reads_reported"])
     return out[
         [
@@ -200,6 +242,7 @@ def _remote_diagnosis_daily(reads: pd.DataFrame, as_of: datetime) -> pd.DataFram
             "reading_facility_code",
             "reads",
             "reads_reported",
+            "reads_pending",
             "median_turnaround_minutes",
             "p90_turnaround_minutes",
             "within_target",
@@ -217,11 +260,7 @@ def _interoperability_daily(
 ) -> pd.DataFrame:
     keys = ["date", "county_code"]
     grid = pd.DataFrame([(d, c) for d in days for c in county_codes], columns=keys)
-    scope = facilities[
-        facilities["in_region"]
-        & (facilities["status"] == "active")
-        & facilities["facility_type"].isin(IN_SCOPE_TYPES)
-    ]
+    scope = _in_scope(facilities)
     in_scope = scope.groupby(keys).size().rename("facilities_in_scope")
     county_of = facilities[["date", "facility_code", "county_code"]]
     up = frames["uploads"].merge(county_of, on=["date", "facility_code"])
@@ -289,20 +328,20 @@ def _alliance_kpis_monthly(
     )
     enc = enc[_happened(enc["visit_at"], as_of)]
     enc["month"] = _month(enc["date"])
-    enc["primary"] = enc["facility_type"].isin(PRIMARY_TYPES)
+    enc["visit"] = enc["encounter_type"].isin(["outpatient", "emergency"])  # 诊疗人次
+    enc["primary"] = enc["visit"] & enc["facility_type"].isin(PRIMARY_TYPES)
     enc["in_county"] = enc["county_code"] == enc["patient_county"]
-    enc["admission"] = enc["encounter_type"] == "inpatient"
+    enc["visit_in_county"] = enc["visit"] & enc["in_county"]
+    enc["admission"] = enc["encounter_type"] == "inpatient"  # 住院人次
     enc["admission_in_county"] = enc["admission"] & enc["in_county"]
-    visits = enc.groupby(keys).agg(
-        visits=("primary", "size"), primary_care_visits=("primary", "sum")
-    )
+    visits = enc.groupby(keys).agg(visits=("visit", "sum"), primary_care_visits=("primary", "sum"))
     residents = (
         enc.drop(columns="county_code")
         .rename(columns={"patient_county": "county_code"})
         .groupby(keys)
         .agg(
-            resident_visits=("in_county", "size"),
-            resident_visits_in_county=("in_county", "sum"),
+            resident_visits=("visit", "sum"),
+            resident_visits_in_county=("visit_in_county", "sum"),
             resident_admissions=("admission", "sum"),
             resident_admissions_in_county=("admission_in_county", "sum"),
         )
@@ -319,7 +358,12 @@ def _alliance_kpis_monthly(
         _happened(reads["read_requested_at"], as_of)
         & reads["modality"].isin(REMOTE_IMAGING_MODALITIES)
     ]
-    reads = reads.assign(month=_month(reads["date"])).groupby(keys).size().rename("remote_reads")
+    signed = _happened(reads["reported_at"], as_of)
+    reads = (
+        reads.assign(month=_month(reads["date"]), remote_reads=signed, remote_reads_pending=~signed)
+        .groupby(keys)[["remote_reads", "remote_reads_pending"]]
+        .sum()
+    )
     out = grid.set_index(keys).join([visits, residents, ref, reads]).fillna(0).astype(int)
     out = out.reset_index()
     out["resident_population"] = out["county_code"].map(
@@ -349,6 +393,7 @@ def _alliance_kpis_monthly(
             "downward_referrals",
             "down_up_ratio",
             "remote_reads",
+            "remote_reads_pending",
             "resident_population",
             "remote_reads_per_10k",
         ]
@@ -370,7 +415,7 @@ def truth_from_events(
     reads = frames["reads"][_happened(frames["reads"]["read_requested_at"], as_of)]
     return Truth(
         referrals_daily=referrals,
-        remote_diagnosis_daily=_remote_diagnosis_daily(reads, as_of),
+        remote_diagnosis_daily=_remote_diagnosis_daily(reads, days, as_of),
         interoperability_daily=_interoperability_daily(
             frames, facilities, [c.code for c in region.counties], days, as_of
         ),

@@ -59,7 +59,7 @@ FAULT_TABLES = {
 MARTS = {  # truth attribute -> (mart, key columns)
     "referrals_daily": (
         "mart_referrals_daily",
-        ["date", "alliance_id", "county_code", "direction"],
+        ["date", "alliance_id", "county_code", "direction", "is_out_of_region"],
     ),
     "remote_diagnosis_daily": (
         "mart_remote_diagnosis_daily",
@@ -150,9 +150,8 @@ def expected_truth(run: Run):
 
 
 def _direction(sender, receiver) -> str:
-    """CONTRACTS §5: from the tiers of sender and receiver (versions as of the referral day)."""
-    if receiver.facility_type == "external_hospital":
-        return "out_of_region"
+    """CONTRACTS §5: from the tiers of sender and receiver (versions as of the referral day),
+    wherever the receiver is."""
     if receiver.tier == sender.tier:
         return "lateral"
     return "up" if receiver.tier > sender.tier else "down"
@@ -179,6 +178,7 @@ def _add_mart_extras(run: Run, region, events, truth) -> None:
                     sender.alliance_id,
                     sender.county_code,
                     _direction(sender, receiver),
+                    receiver.prefecture_code != region.prefecture_code,
                     r.referral_id in late
                     or (r.completed_at is not None and r.completed_at <= as_of),
                     r.rejected_at is not None and r.rejected_at <= as_of,
@@ -193,9 +193,14 @@ def _add_mart_extras(run: Run, region, events, truth) -> None:
         .astype(int)
         .reset_index()
     )
-    referrals = truth.referrals_daily.merge(extras, on=keys, how="outer", validate="1:1")
+    referrals = truth.referrals_daily.merge(extras, on=keys, how="left", validate="1:1")
     assert len(referrals) == len(truth.referrals_daily)
-    referrals["acceptance_rate"] = referrals["accepted"] / referrals["referrals"]
+    assert referrals["completed"].sum() == extras["completed"].sum()  # no sent key outside
+    counts = ["completed", "rejected", "green_channel_referrals"]
+    referrals[counts] = referrals[counts].fillna(0).astype(int)
+    referrals["acceptance_rate"] = referrals["accepted"] / referrals["referrals"].where(
+        referrals["referrals"] > 0
+    )
     truth.referrals_daily = referrals
     reads = truth.remote_diagnosis_daily
     reads["turnaround_target_minutes"] = reads["modality"].map(TURNAROUND_TARGET_MINUTES)
@@ -341,6 +346,22 @@ def test_mart_equals_truth(run: Run, truth, name: str) -> None:
             problems.append(f"{column} differs on {len(bad)} row(s):\n{bad.head(10)}")
     assert not problems, f"{mart_name}:\n" + "\n".join(problems)
     assert len(merged) > 0
+
+
+def test_every_kpi_mart_is_dense(run: Run) -> None:
+    """Every business day × county (× category) has a row, zero where nothing happened."""
+    from tests.marts_shape import dense_shapes, mart_days
+
+    con = duckdb.connect(str(run.published), read_only=True)
+    try:
+        shapes = dense_shapes(con, DAYS)
+        days = mart_days(con)
+    finally:
+        con.close()
+    assert {mart: rows for mart, (rows, _) in shapes.items()} == {
+        mart: expected for mart, (_, expected) in shapes.items()
+    }
+    assert all(built == set(DAYS) for built in days.values()), days
 
 
 # --- slowly changing facilities ----------------------------------------------------------------
