@@ -1,6 +1,7 @@
 """`yilian`: the pipeline's command line, one function per sub-command.
 
-`build` runs dbt on the warehouse by hand; `contracts` checks (or regenerates) what is generated
+`build` runs dbt on the warehouse by hand; `metrics` asks the semantic layer for indicators;
+`contracts` checks (or regenerates) what is generated
 from the table definitions. `run`, `ui` and `bench` drive the embedded simulated
 region (`yilian.dev`); they are offered only where the simulator is installed (a development
 checkout), never in a production image. Imports stay inside the sub-commands so `yilian --help`
@@ -59,6 +60,19 @@ def cmd_contracts(args: argparse.Namespace) -> int:
     return 1 if found else 0
 
 
+def cmd_metrics(args: argparse.Namespace) -> int:
+    """Indicators from the semantic layer (MetricFlow) on the published marts, at any grain,
+    e.g. `yilian metrics in_county_visit_rate --by metric_time__month --by county`."""
+    import pandas as pd
+
+    from yilian.warehouse.semantic import query_metrics
+
+    result = query_metrics(args.metric, args.by or ["metric_time__day"], where=args.where)
+    with pd.option_context("display.max_rows", None, "display.width", 200):
+        print(result.to_string(index=False))
+    return 0
+
+
 def cmd_airflow(args: argparse.Namespace) -> int:
     """Any `airflow` command in this installation's environment (its AIRFLOW_HOME, metadata DB,
     DAG folder, telemetry off), e.g. `yilian airflow dags unpause yilian_hospital`."""
@@ -89,6 +103,16 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument(
         "--full-refresh", action="store_true", help="rebuild every model from all of raw"
     )
+    metrics = add("metrics", cmd_metrics)
+    metrics.add_argument("metric", nargs="+", help="metric names (docs/INDICATORS.md)")
+    metrics.add_argument(
+        "--by",
+        action="append",
+        default=[],
+        help="group by, repeatable: metric_time__day|month|year, county, alliance, "
+        "facility_version__tier, modality, referral__direction …",
+    )
+    metrics.add_argument("--where", action="append", default=[], help="MetricFlow where filter")
     passthrough = add("airflow", cmd_airflow)
     passthrough.add_argument("args", nargs=argparse.REMAINDER, help="the airflow command")
     contracts = add("contracts", cmd_contracts)

@@ -10,6 +10,7 @@ Expected values are computed by hand from the fixture rows.
 from __future__ import annotations
 
 import math
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -77,6 +78,8 @@ class Runs:
         self.first_shapes: dict[str, tuple[int, int]] = {}
         self.incremental_shapes: dict[str, tuple[int, int]] = {}
         self.first_days: dict[str, set[date]] = {}
+        self.warehouse: Path | None = None
+        self.target: Path | None = None
         self.incremental_days: dict[str, set[date]] = {}
 
 
@@ -97,6 +100,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
         "target_path": base / "target",
     }
     out = Runs()
+    out.warehouse, out.target = warehouse, kwargs["target_path"]
 
     load_days(warehouse, [D1, D2])
     out.results.append(build(**kwargs))
@@ -339,3 +343,113 @@ def test_every_kpi_mart_is_dense(runs: Runs) -> None:
     assert runs.first_shapes["mart_remote_diagnosis_daily"][0] == 2 * 6 * 3
     assert all(days == {D1, D2} for days in runs.first_days.values())
     assert all(days == {D1, D2, D3} for days in runs.incremental_days.values())
+
+
+# --- the semantic layer (MetricFlow) agrees with the marts ---------------------------------------
+
+MONTHLY = {  # metric -> (numerator, denominator) columns of mart_alliance_kpis_monthly
+    "primary_care_visit_share": ("primary_care_visits", "visits"),
+    "in_county_visit_rate": ("resident_visits_in_county", "resident_visits"),
+    "in_county_inpatient_share": ("resident_admissions_in_county", "resident_admissions"),
+    "down_up_ratio": ("downward_referrals", "upward_referrals"),
+    "upward_referrals": ("upward_referrals", None),
+    "downward_referrals": ("downward_referrals", None),
+    "remote_imaging_diagnoses_per_10k": ("remote_reads", "resident_population"),
+}
+DAILY = {  # metric -> (numerator, denominator) columns of mart_interoperability_daily
+    "connectivity_rate": ("facilities_delivering", "facilities_in_scope"),
+    "result_recognition_rate": ("results_recognised", "results_presented"),
+    "prescription_outflow_rate": ("prescriptions_flowed_out", "prescriptions"),
+    "prescription_fill_rate": ("prescriptions_dispensed", "prescriptions_flowed_out"),
+}
+
+
+def _mart_ratio(rows: list[dict], keys: list[str], numerator: str, denominator: str | None):
+    """The mart re-aggregated to `keys`: sum of numerators over sum of denominators."""
+    sums: dict[tuple, list[float]] = {}
+    for row in rows:
+        acc = sums.setdefault(tuple(row[k] for k in keys), [0.0, 0.0])
+        acc[0] += row[numerator]
+        acc[1] += row[denominator] if denominator else 1
+    scale = 10_000 if numerator == "remote_reads" else 1
+    return {
+        key: (num * scale / den if den else None) if denominator else num
+        for key, (num, den) in sums.items()
+    }
+
+
+def _semantic(runs: Runs, metrics: list[str], group_by: list[str]) -> dict[str, dict]:
+    from yilian.warehouse.semantic import query_metrics
+
+    frame = query_metrics(metrics, group_by, database=runs.warehouse, target_path=runs.target)
+    keys = [c for c in frame.columns if c not in metrics]
+    out: dict[str, dict] = {m: {} for m in metrics}
+    for record in frame.to_dict("records"):
+        key = tuple(record[k].date() if hasattr(record[k], "date") else record[k] for k in keys)
+        for metric in metrics:
+            value = record[metric]
+            out[metric][key] = None if value is None or value != value else float(value)
+    return out
+
+
+def _agree(semantic: dict, mart: dict, name: str) -> None:
+    for key, want in mart.items():
+        got = semantic.get(key)
+        if want is None or (want == 0 and got is None):
+            assert got is None or got == 0, (name, key, got)
+        else:
+            assert close(got, float(want)), (name, key, got, want)
+
+
+def test_semantic_layer_equals_the_marts_at_two_grains(runs: Runs) -> None:
+    """Eleven indicators through MetricFlow, by month × county and by the whole region per
+    month (monthly mart), by day × county and by county over all days (daily mart): equal to
+    the marts' numerators summed over their denominators."""
+    marts = runs.full_refresh
+    monthly, daily = marts["mart_alliance_kpis_monthly"], marts["mart_interoperability_daily"]
+    counties = {r["county_code"] for r in monthly}
+    for group_by, keys in (
+        (["metric_time__month", "county"], ["month", "county_code"]),
+        (["metric_time__month"], ["month"]),
+    ):
+        semantic = _semantic(runs, list(MONTHLY), group_by)
+        for metric, (numerator, denominator) in MONTHLY.items():
+            got = semantic[metric]
+            if "county" in group_by:  # the marts list the region's counties only
+                got = {k: v for k, v in got.items() if k[1] in counties}
+            _agree(got, _mart_ratio(monthly, keys, numerator, denominator), metric)
+    for group_by, keys in (
+        (["metric_time__day", "county"], ["date", "county_code"]),
+        (["county"], ["county_code"]),
+    ):
+        semantic = _semantic(runs, list(DAILY), group_by)
+        for metric, (numerator, denominator) in DAILY.items():
+            _agree(semantic[metric], _mart_ratio(daily, keys, numerator, denominator), metric)
+    # MetricFlow's engine, not the `mf` CLI (which asks PyPI for a newer version on every call)
+    assert "update_checker" not in sys.modules and "dbt_metricflow.cli.main" not in sys.modules
+    # the re-aggregated ratio, not an average of the counties' ratios
+    region = _semantic(runs, ["in_county_visit_rate"], ["metric_time__month"])
+    (value,) = region["in_county_visit_rate"].values()
+    assert close(
+        value,
+        sum(r["resident_visits_in_county"] for r in monthly)
+        / sum(r["resident_visits"] for r in monthly),
+    )
+
+
+def test_semantic_layer_cuts_by_modality_and_tier(runs: Runs) -> None:
+    marts = runs.full_refresh
+    reads = _semantic(runs, ["remote_read_within_target_share"], ["metric_time__day", "modality"])
+    mart = _mart_ratio(
+        marts["mart_remote_diagnosis_daily"],
+        ["date", "modality"],
+        "within_target",
+        "reads_reported",
+    )
+    _agree(reads["remote_read_within_target_share"], mart, "remote_read_within_target_share")
+    by_tier = _semantic(runs, ["upward_referrals"], ["facility_version__tier"])["upward_referrals"]
+    fct = marts["fct_referrals"]
+    assert {tier: n for tier, n in by_tier.items() if n} == {
+        (tier,): float(sum(r["direction"] == "up" and r["sender_tier"] == tier for r in fct))
+        for tier in {r["sender_tier"] for r in fct if r["direction"] == "up"}
+    }
