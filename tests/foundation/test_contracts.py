@@ -47,9 +47,9 @@ def test_drift_in_any_generated_place_is_reported(
 
     found = {(item.path.name, item.what) for item in contracts.drift()}
     assert found == {
-        ("imaging__studies.json", "differs from what yilian.sources defines"),
-        ("_hospital__sources.yml", "differs from what yilian.sources defines"),
-        ("CONTRACTS.md", "differs from what yilian.sources defines"),
+        ("imaging__studies.json", contracts.FROM_SOURCES),
+        ("_hospital__sources.yml", contracts.FROM_SOURCES),
+        ("CONTRACTS.md", contracts.FROM_SOURCES),
         ("lab__results.json", "a suite for a table no source defines"),
     }
     (suites / "lab__results.json").unlink()
@@ -66,3 +66,22 @@ def test_every_source_table_has_a_described_column_list() -> None:
         for spec in system.tables:
             assert spec.description and all(c.description for c in spec.columns), spec.raw_name
             assert set(spec.key) <= set(spec.column_names), spec.raw_name
+
+
+def test_the_indicator_catalogue_is_generated_from_the_metrics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    catalogue = tmp_path / "INDICATORS.md"
+    shutil.copy(contracts.INDICATORS_MD, catalogue)
+    monkeypatch.setattr(contracts, "INDICATORS_MD", catalogue)
+    assert contracts.drift() == []
+    text = catalogue.read_text(encoding="utf-8")
+    for metric in contracts.indicator_metrics():  # every indicator, with its mart column
+        meta = metric["config"]["meta"]["indicator"]
+        assert f"`{metric['name']}`" in text and f"`{meta['mart']}.{meta['column']}`" in text
+    assert "≥ 90.0% (景洪 2021)" in text and "≥ 65.0% (景洪 2021)" in text
+    assert "| DX | 数字X线摄影(DR) | 25 |" in text
+    catalogue.write_text(text.replace("县域内就诊率", "就诊率"), encoding="utf-8")
+    assert [(d.path, d.what) for d in contracts.drift()] == [(catalogue, contracts.FROM_METRICS)]
+    contracts.write()
+    assert catalogue.read_text(encoding="utf-8") == text
