@@ -23,6 +23,7 @@ from yilian.quality.suites import SUITES_DIR, suite_path
 from yilian.settings import PROJECT_ROOT
 from yilian.sources import SOURCES
 from yilian.sources.base import Source, TableSpec
+from yilian.warehouse.semantic import format_value
 
 DBT_STAGING = PROJECT_ROOT / "dbt_project" / "models" / "staging"
 DBT_MARTS = PROJECT_ROOT / "dbt_project" / "models" / "marts"
@@ -188,13 +189,6 @@ def indicator_targets() -> dict[str, list[dict[str, str]]]:
         for row in csv.DictReader(f):
             out.setdefault(row["metric_name"], []).append(row)
     return out
-
-
-def format_value(metric_name: str, value: float) -> str:
-    """A stored value as people read it: rates and shares as percentages."""
-    if metric_name.endswith(("_rate", "_share")):
-        return f"{value:.1%}"
-    return f"{value:g}"
 
 
 def _formula(metric: dict[str, Any]) -> str:

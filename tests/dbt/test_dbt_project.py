@@ -453,3 +453,37 @@ def test_semantic_layer_cuts_by_modality_and_tier(runs: Runs) -> None:
         (tier,): float(sum(r["direction"] == "up" and r["sender_tier"] == tier for r in fct))
         for tier in {r["sender_tier"] for r in fct if r["direction"] == "up"}
     }
+
+
+def test_run_report_shows_indicators_beside_targets_and_data_quality(
+    runs: Runs, tmp_path: Path
+) -> None:
+    from yilian.warehouse.report import write_report
+
+    quality = [
+        {
+            "source": "hospital",
+            "ds": D1,
+            "outcome": "loaded",
+            "rows_extracted": 12,
+            "rows_loaded": 11,
+            "rows_quarantined": 1,
+            "reasons": [{"rule": "resident_id_valid", "rows": 1, "example": "row 3: bad check"}],
+            "blocked_message": "",
+        }
+    ]
+    report = write_report(
+        runs.warehouse, tmp_path, "fixture", quality=quality, target_path=runs.target
+    )
+    table = report.indicators.set_index("metric")
+    # the full refresh's month: in-county visit rate 9/11 over the region, below the 90 % target
+    visits = table.loc["in_county_visit_rate"]
+    assert (visits["region"], visits["national target"], visits["region vs target"]) == (
+        "81.8%", "≥ 90.0% (景洪 2021)", "below",
+    )  # fmt: skip
+    assert table.loc["primary_care_visit_share", "national target"] == "≥ 65.0% (景洪 2021)"
+    assert len(table) >= 12
+    page = report.html_path.read_text(encoding="utf-8")
+    assert "Data quality per source and business day" in page
+    assert "resident_id_valid: 1 (e.g. row 3: bad check)" in page
+    assert "县域内就诊率 In-county visit rate" in page

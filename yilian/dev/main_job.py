@@ -211,6 +211,7 @@ def reset_runtime_data(data: Paths) -> None:
 
 def run_main_job(config, days: int) -> int:
     """`yilian run`: the whole pipeline for `days` simulated days, then the KPI summary."""
+    from yilian.operator_ui import day_summary, read_snapshot
     from yilian.warehouse.report import format_summary, write_report
 
     data = paths()
@@ -234,13 +235,18 @@ def run_main_job(config, days: int) -> int:
             )
     if not (data.publish_dir / "yilian_marts.duckdb").exists():
         return 1
+    snapshot = read_snapshot()
     report = write_report(
         data.publish_dir / "yilian_marts.duckdb",
         data.reports_dir,
         f"yilian run report — {business_days[0]} to {business_days[-1]}, scale {config.scale}",
+        quality=day_summary(snapshot["load_runs"], snapshot["rejected_summary"]),
     )
     print(f"\nKPIs per county, {business_days[0]} to {business_days[-1]} (scale {config.scale}):")
     print(format_summary(report.county_summary))
+    print("\nNational indicators beside their targets (the whole run, the region):")
+    shown = report.indicators[["indicator", "region", "national target", "region vs target"]]
+    print(shown.to_string(index=False))
     print(f"\nreport:          {report.html_path}")
     print(f"marts for BI:    {data.publish_dir / 'yilian_marts.duckdb'} (and parquet/)")
     print(f"data quality:    {data.data_docs_dir}")

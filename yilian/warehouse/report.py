@@ -1,7 +1,10 @@
-"""The run report: a KPI summary per county and a self-contained HTML page with charts.
+"""The run report: a KPI summary per county, every national indicator beside its target, the
+data quality of each source and day, and charts, as one self-contained HTML page.
 
-It reads only the published, read-only marts, exactly as an analyst's BI tool would, so what
-the report shows is what BI sees.
+The figures come from the published, read-only marts, exactly as an analyst's BI tool would
+see them: the indicators through the semantic layer (re-aggregated from numerator and
+denominator), their targets from `marts.dim_indicator_target`. The data-quality rows are the
+audit tables' (the loads' quality snapshot), passed in by the caller.
 """
 
 from __future__ import annotations
@@ -9,8 +12,10 @@ from __future__ import annotations
 import base64
 import html
 import io
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -60,6 +65,7 @@ order by region.county_code
 @dataclass(frozen=True)
 class Report:
     county_summary: pd.DataFrame
+    indicators: pd.DataFrame
     html_path: Path
 
 
@@ -77,6 +83,91 @@ def format_summary(summary: pd.DataFrame) -> str:
     for column in ("primary_care_share", "in_county_rate", "connectivity", "outflow_rate"):
         shown[column] = shown[column].map(lambda v: "—" if pd.isna(v) else f"{v:.1%}")
     return shown.to_string(index=False)
+
+
+def _target_text(metric: str, targets: pd.DataFrame) -> tuple[str, str]:
+    """(the target, the reference values) of one indicator, as people read them."""
+    from yilian.warehouse.semantic import format_value
+
+    mine = targets[targets.metric_name == metric]
+    bound = {"at_least": "≥ ", "at_most": "≤ "}
+    target = "; ".join(
+        f"{bound.get(t.comparison, '')}{format_value(metric, t.value)} ({t.place_year})"
+        for t in mine[mine.kind == "target"].itertuples()
+    )
+    references = "; ".join(
+        f"{format_value(metric, t.value)} ({t.place_year})"
+        for t in mine[mine.kind == "reference"].itertuples()
+    )
+    return target or "—", references or "—"
+
+
+def _meets(value: float | None, metric: str, targets: pd.DataFrame) -> str:
+    mine = targets[(targets.metric_name == metric) & (targets.kind == "target")]
+    if mine.empty or value is None or pd.isna(value):
+        return ""
+    ok = all(
+        value >= t.value if t.comparison == "at_least" else value <= t.value
+        for t in mine.itertuples()
+    )
+    return "meets" if ok else "below" if mine.comparison.iloc[0] == "at_least" else "above"
+
+
+def indicator_table(published_db: Path, target_path: Path | str | None = None) -> pd.DataFrame:
+    """Every national indicator over the whole run, for the region and each county, beside its
+    target and the seed reports' reference values."""
+    from yilian.warehouse.semantic import format_value, indicators, query_metrics
+
+    catalogue = indicators(target_path)
+    names = [i["name"] for i in catalogue]
+    kwargs = {"database": published_db, "target_path": target_path}
+    region = query_metrics(names, [], **kwargs).iloc[0]
+    by_county = query_metrics(names, ["county"], **kwargs).set_index("county")
+    with duckdb.connect(str(published_db), read_only=True) as con:
+        targets = con.execute("select * from marts.dim_indicator_target").df()
+        counties = con.execute(
+            "select county_code, county_name_en from marts.dim_region order by county_code"
+        ).fetchall()
+    rows = []
+    for item in catalogue:
+        name = item["name"]
+        target, references = _target_text(name, targets)
+        row: dict[str, Any] = {"indicator": f"{item['name_zh']} {item['name_en']}"}
+        row["region"] = format_value(name, region[name])
+        for code, county in counties:
+            value = by_county[name].get(code) if code in by_county.index else None
+            row[county] = format_value(name, value)
+        row |= {
+            "national target": target,
+            "region vs target": _meets(region[name], name, targets),
+            "reported elsewhere": references,
+            "metric": name,
+        }
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _quality_html(days: Sequence[Mapping[str, Any]]) -> str:
+    """Per source and business day: rows extracted, loaded, quarantined, the top reasons."""
+    if not days:
+        return "<p>No loads recorded.</p>"
+    head = (
+        "<tr><th>source</th><th>business day</th><th>outcome</th><th>extracted</th>"
+        "<th>loaded</th><th>quarantined</th><th>top quarantine reasons</th></tr>"
+    )
+    body = []
+    for day in days:
+        reasons = "<br>".join(
+            f"{html.escape(r['rule'])}: {r['rows']} (e.g. {html.escape(str(r['example']))})"
+            for r in day["reasons"]
+        ) or html.escape(day["blocked_message"] or "—")
+        body.append(
+            f"<tr><td>{html.escape(day['source'])}</td><td>{day['ds']}</td>"
+            f"<td>{html.escape(day['outcome'])}</td><td>{day['rows_extracted']:,}</td>"
+            f"<td>{day['rows_loaded']:,}</td><td>{day['rows_quarantined']:,}</td>"
+            f'<td style="text-align:left">{reasons}</td></tr>'
+        )
+    return f"<table>{head}{''.join(body)}</table>"
 
 
 def _png(figure) -> str:
@@ -140,13 +231,24 @@ def _charts(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
     return charts
 
 
-def write_report(published_db: Path, report_dir: Path, title: str) -> Report:
-    """Write report_dir/run_report.html from the published marts and return the summary."""
+def write_report(
+    published_db: Path,
+    report_dir: Path,
+    title: str,
+    *,
+    quality: Sequence[Mapping[str, Any]] = (),
+    target_path: Path | str | None = None,
+) -> Report:
+    """Write report_dir/run_report.html from the published marts and return the summary.
+
+    `quality`: one mapping per source and business day (`operator_ui.day_summary`'s rows).
+    """
     import matplotlib
 
     matplotlib.rcParams["font.family"] = ["DejaVu Sans"]
     report_dir.mkdir(parents=True, exist_ok=True)
     summary = county_summary(published_db)
+    indicators = indicator_table(published_db, target_path)
     with duckdb.connect(str(published_db), read_only=True) as con:
         charts = _charts(con)
     sections = "\n".join(
@@ -162,10 +264,16 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3em .6em;
 <h1>{html.escape(title)}</h1>
 <h2>KPIs per county</h2>
 {summary.to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="—")}
+<h2>National indicators and their targets</h2>
+<p>Over the whole run, re-aggregated from numerator and denominator (semantic layer); targets
+and reference values from the seed reports (docs/INDICATORS.md).</p>
+{indicators.to_html(index=False)}
+<h2>Data quality per source and business day</h2>
+{_quality_html(quality)}
 {sections}
 <p>Source: the published marts <code>{html.escape(str(published_db))}</code>.</p>
 </body></html>
 """
     html_path = report_dir / "run_report.html"
     html_path.write_text(page, encoding="utf-8")
-    return Report(summary, html_path)
+    return Report(summary, indicators, html_path)

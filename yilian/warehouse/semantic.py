@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -44,6 +45,26 @@ def semantic_manifest_path(target_path: Path | str | None = None) -> Path:
     """The manifest of the last dbt invocation in `target_path`; by default the dbt docs the
     marts DAG generates (reports/dbt_docs), which always match the project."""
     return Path(target_path or paths().reports_dir / "dbt_docs") / "semantic_manifest.json"
+
+
+def indicators(target_path: Path | str | None = None) -> list[dict[str, Any]]:
+    """The metrics that are national indicators: name, label and `meta.indicator`."""
+    manifest = semantic_manifest_path(target_path)
+    document = json.loads(manifest.read_text(encoding="utf-8"))
+    return [
+        {"name": m["name"], "label": m["label"], **m["config"]["meta"]["indicator"]}
+        for m in document["metrics"]
+        if "indicator" in (m.get("config") or {}).get("meta", {})
+    ]
+
+
+def format_value(metric_name: str, value: float | None) -> str:
+    """A stored value as people read it: rates and shares as percentages."""
+    if value is None or value != value:
+        return "—"
+    if metric_name.endswith(("_rate", "_share")):
+        return f"{value:.1%}"
+    return f"{value:g}" if abs(value) >= 1 or value == 0 else f"{value:.3f}"
 
 
 def _engine(manifest: Path):
