@@ -88,12 +88,20 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- The business days a dense daily mart has rows for, as one column `date`: tonight's days on a
-    nightly run, every loaded business day (int_business_days_loaded) on a full refresh. -#}
-{% macro mart_days(fact, loaded_column='loaded_ds') -%}
+{#- The business days a dense mart has rows for, as one column `date`: on a nightly run
+    tonight's days and the `date_column` days of the `fact` rows that changed tonight (or on and
+    after a facility-master change); on a full refresh every loaded business day
+    (int_business_days_loaded) and every `date_column` day of `fact`. -#}
+{% macro mart_days(fact, date_column) -%}
     {%- if is_incremental() -%}
-    {{ processing_days_rows(fact, loaded_column, 'date') }}
+    {{ processing_days_rows(fact, 'loaded_ds', 'date') }}
+    union
+    select {{ date_column }} from {{ fact }}
+    where loaded_ds in {{ processing_days(fact, 'loaded_ds') }}
+        or {{ date_column }} >= {{ facility_change_floor() }}
     {%- else -%}
     select date_day as date from {{ ref('int_business_days_loaded') }}
+    union
+    select {{ date_column }} from {{ fact }}
     {%- endif -%}
 {%- endmacro %}

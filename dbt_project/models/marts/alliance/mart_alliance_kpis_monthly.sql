@@ -7,12 +7,7 @@ with
 touched_months as (
 
     select cast(date_trunc('month', date) as date) as month
-    from ({{ mart_days(ref('fct_encounters')) }}) as days
-    union
-    select cast(date_trunc('month', visit_date) as date)
-    from {{ ref('fct_encounters') }}
-    where loaded_ds in {{ processing_days(ref('fct_encounters'), 'loaded_ds') }}
-        or visit_date >= {{ facility_change_floor() }}
+    from ({{ mart_days(ref('fct_encounters'), 'visit_date') }}) as days
     union
     select cast(date_trunc('month', sent_date) as date)
     from {{ ref('fct_referrals') }}
@@ -74,7 +69,7 @@ months as (
 
     -- dense: every month with a business day built (tonight's, or all on a full refresh)
     select cast(date_trunc('month', date) as date) as month
-    from ({{ mart_days(ref('fct_encounters')) }}) as days
+    from ({{ mart_days(ref('fct_encounters'), 'visit_date') }}) as days
     union
     select month from encounters
     union

@@ -53,7 +53,7 @@ counties as (
 days as (
 
     -- dense: every business day built × county
-    {{ mart_days(ref('fct_feed_deliveries')) }}
+    {{ mart_days(ref('fct_feed_deliveries'), 'business_date') }}
     union
     select business_date from deliveries
     union

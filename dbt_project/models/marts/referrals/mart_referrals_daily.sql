@@ -11,12 +11,8 @@ referrals as (
 
 days as (
 
-    {{ mart_days(ref('fct_referrals')) }}
-    union
-    select sent_date from referrals
+    {{ mart_days(ref('fct_referrals'), 'sent_date') }}
     {% if is_incremental() -%}
-    where loaded_ds in {{ processing_days(ref('fct_referrals'), 'loaded_ds') }}
-        or sent_date >= {{ facility_change_floor() }}
     union
     select date from {{ this }} where date >= {{ facility_change_floor() }}
     {%- endif %}

@@ -21,20 +21,19 @@ readers as (
 
 days as (
 
-    {{ mart_days(ref('fct_remote_reads')) }}
-    union
-    select read_requested_date from all_reads
+    {{ mart_days(ref('fct_remote_reads'), 'read_requested_date') }}
     {% if is_incremental() -%}
-    where loaded_ds in {{ processing_days(ref('fct_remote_reads'), 'loaded_ds') }}
-        or read_requested_date >= {{ facility_change_floor() }}
-        -- a reading centre seen for the first time gets its rows on every day
-        or exists (
-            select 1 from readers
-            where reading_facility_code not in (
-                select reading_facility_code from {{ this }}
-                where reading_facility_code is not null
-            )
+    union
+    select date from {{ this }} where date >= {{ facility_change_floor() }}
+    union
+    -- a reading centre seen for the first time gets its rows on every day
+    select date from {{ this }}
+    where exists (
+        select 1 from readers
+        where reading_facility_code not in (
+            select reading_facility_code from {{ this }} where reading_facility_code is not null
         )
+    )
     {%- endif %}
 
 ),
