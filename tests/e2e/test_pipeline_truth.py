@@ -364,6 +364,41 @@ def test_every_kpi_mart_is_dense(run: Run) -> None:
     assert all(built == set(DAYS) for built in days.values()), days
 
 
+def test_semantic_layer_equals_the_monthly_mart(run: Run) -> None:
+    """Six indicators through MetricFlow on the published marts (the manifest of the marts DAG's
+    dbt docs), by month × county and region-wide: the mart's numerators over denominators."""
+    from yilian.warehouse.semantic import query_metrics
+
+    ratios = {
+        "primary_care_visit_share": ("primary_care_visits", "visits"),
+        "in_county_visit_rate": ("resident_visits_in_county", "resident_visits"),
+        "in_county_inpatient_share": ("resident_admissions_in_county", "resident_admissions"),
+        "down_up_ratio": ("downward_referrals", "upward_referrals"),
+        "upward_referrals": ("upward_referrals", None),
+        "remote_imaging_diagnoses_per_10k": ("remote_reads", "resident_population"),
+    }
+    mart = _query(run.published, "select * from marts.mart_alliance_kpis_monthly")
+    mart["month"] = pd.to_datetime(mart["month"]).dt.date
+    parts = sorted({c for pair in ratios.values() for c in pair if c})
+    for group_by, keys in ((["metric_time__month", "county"], ["month", "county_code"]),
+                           (["metric_time__month"], ["month"])):  # fmt: skip
+        got = query_metrics(list(ratios), group_by, database=run.published)
+        got = got.rename(columns={"metric_time__month": "month", "county": "county_code"})
+        got["month"] = pd.to_datetime(got["month"]).dt.date
+        semantic = got.set_index(keys).add_prefix("semantic_")
+        merged = mart.groupby(keys)[parts].sum().join(semantic, how="left")
+        for metric, (numerator, denominator) in ratios.items():
+            want = merged[numerator] * (10_000 if numerator == "remote_reads" else 1)
+            if denominator:
+                want = want / merged[denominator].where(merged[denominator] > 0)
+            have = merged[f"semantic_{metric}"]
+            if not denominator:  # a count: no fact rows at all is zero
+                have = have.fillna(0)
+            same = (want.isna() & have.isna()) | (np.abs(want - have) <= 1e-9)
+            assert same.all(), (metric, group_by, merged.loc[~same, [numerator]])
+        assert len(merged) > 0
+
+
 # --- slowly changing facilities ----------------------------------------------------------------
 
 
