@@ -65,9 +65,10 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     e.g. `yilian metrics in_county_visit_rate --by metric_time__month --by county`."""
     import pandas as pd
 
-    from yilian.warehouse.semantic import query_metrics
+    from yilian.warehouse.semantic import IN_REGION, query_metrics
 
-    result = query_metrics(args.metric, args.by or ["metric_time__day"], where=args.where)
+    where = args.where if args.all_counties else [IN_REGION, *args.where]
+    result = query_metrics(args.metric, args.by or ["metric_time__day"], where=where)
     with pd.option_context("display.max_rows", None, "display.width", 200):
         print(result.to_string(index=False))
     return 0
@@ -113,6 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
         "facility_version__tier, modality, referral__direction …",
     )
     metrics.add_argument("--where", action="append", default=[], help="MetricFlow where filter")
+    metrics.add_argument(
+        "--all-counties",
+        action="store_true",
+        help="also count what the platform sees outside the region's counties",
+    )
     passthrough = add("airflow", cmd_airflow)
     passthrough.add_argument("args", nargs=argparse.REMAINDER, help="the airflow command")
     contracts = add("contracts", cmd_contracts)

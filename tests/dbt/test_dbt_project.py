@@ -379,9 +379,12 @@ def _mart_ratio(rows: list[dict], keys: list[str], numerator: str, denominator: 
 
 
 def _semantic(runs: Runs, metrics: list[str], group_by: list[str]) -> dict[str, dict]:
-    from yilian.warehouse.semantic import query_metrics
+    """The metrics over the region's counties (as the marts list them)."""
+    from yilian.warehouse.semantic import IN_REGION, query_metrics
 
-    frame = query_metrics(metrics, group_by, database=runs.warehouse, target_path=runs.target)
+    frame = query_metrics(
+        metrics, group_by, where=[IN_REGION], database=runs.warehouse, target_path=runs.target
+    )
     keys = [c for c in frame.columns if c not in metrics]
     out: dict[str, dict] = {m: {} for m in metrics}
     for record in frame.to_dict("records"):

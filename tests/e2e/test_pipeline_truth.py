@@ -366,8 +366,9 @@ def test_every_kpi_mart_is_dense(run: Run) -> None:
 
 def test_semantic_layer_equals_the_monthly_mart(run: Run) -> None:
     """Six indicators through MetricFlow on the published marts (the manifest of the marts DAG's
-    dbt docs), by month × county and region-wide: the mart's numerators over denominators."""
-    from yilian.warehouse.semantic import query_metrics
+    dbt docs), by month × county and region-wide: the mart's numerators over denominators.
+    Also the report's indicators, region-wide."""
+    from yilian.warehouse.semantic import IN_REGION, query_metrics
 
     ratios = {
         "primary_care_visit_share": ("primary_care_visits", "visits"),
@@ -382,7 +383,8 @@ def test_semantic_layer_equals_the_monthly_mart(run: Run) -> None:
     parts = sorted({c for pair in ratios.values() for c in pair if c})
     for group_by, keys in ((["metric_time__month", "county"], ["month", "county_code"]),
                            (["metric_time__month"], ["month"])):  # fmt: skip
-        got = query_metrics(list(ratios), group_by, database=run.published)
+        # the mart lists the region's counties: so does the semantic layer, with IN_REGION
+        got = query_metrics(list(ratios), group_by, where=[IN_REGION], database=run.published)
         got = got.rename(columns={"metric_time__month": "month", "county": "county_code"})
         got["month"] = pd.to_datetime(got["month"]).dt.date
         semantic = got.set_index(keys).add_prefix("semantic_")
@@ -397,6 +399,12 @@ def test_semantic_layer_equals_the_monthly_mart(run: Run) -> None:
             same = (want.isna() & have.isna()) | (np.abs(want - have) <= 1e-9)
             assert same.all(), (metric, group_by, merged.loc[~same, [numerator]])
         assert len(merged) > 0
+    from yilian.warehouse.report import indicator_table
+    from yilian.warehouse.semantic import format_value
+
+    shown = indicator_table(run.published).set_index("metric")["region"]
+    share = mart["primary_care_visits"].sum() / mart["visits"].sum()
+    assert shown["primary_care_visit_share"] == format_value("primary_care_visit_share", share)
 
 
 # --- slowly changing facilities ----------------------------------------------------------------

@@ -116,12 +116,12 @@ def _meets(value: float | None, metric: str, targets: pd.DataFrame) -> str:
 def indicator_table(published_db: Path, target_path: Path | str | None = None) -> pd.DataFrame:
     """Every national indicator over the whole run, for the region and each county, beside its
     target and the seed reports' reference values."""
-    from yilian.warehouse.semantic import format_value, indicators, query_metrics
+    from yilian.warehouse.semantic import IN_REGION, format_value, indicators, query_metrics
 
     catalogue = indicators(target_path)
     names = [i["name"] for i in catalogue]
     kwargs = {"database": published_db, "target_path": target_path}
-    region = query_metrics(names, [], **kwargs).iloc[0]
+    region = query_metrics(names, [], where=[IN_REGION], **kwargs).iloc[0]
     by_county = query_metrics(names, ["county"], **kwargs).set_index("county")
     with duckdb.connect(str(published_db), read_only=True) as con:
         targets = con.execute("select * from marts.dim_indicator_target").df()

@@ -24,6 +24,10 @@ import pandas as pd
 
 from yilian.settings import paths
 
+#: A `where` that keeps the region's counties (dim_region): without it a region-wide figure also
+#: counts what the platform sees outside the region (visits at provincial hospitals, visitors).
+IN_REGION = "{{ Dimension('county__prefecture_code') }} is not null"
+
 
 class _DuckDbDialect:
     """What MetricFlow needs to plan and render a query for DuckDB (it never executes here)."""
