@@ -68,7 +68,7 @@ def format_value(metric_name: str, value: float | None) -> str:
         return "—"
     if metric_name.endswith(("_rate", "_share")):
         return f"{value:.1%}"
-    return f"{value:g}" if abs(value) >= 1 or value == 0 else f"{value:.3f}"
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:.3g}"
 
 
 def _engine(manifest: Path):
