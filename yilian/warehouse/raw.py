@@ -297,7 +297,8 @@ def record_blocked(path: Path, rows: list[AuditRow]) -> None:
         export_quality_snapshot(con)
 
 
-def _recorded_key(con: duckdb.DuckDBPyConnection) -> str | None:
+def recorded_key(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The fingerprint of the key the warehouse's pseudonyms are made with (None: no load yet)."""
     rows = con.execute(
         "select arg_max(fingerprint, recorded_at) from audit.pseudonym_key"
     ).fetchall()
@@ -314,13 +315,16 @@ def key_mismatch_message(recorded: str, given: str) -> str:
     )
 
 
+def record_key(con: duckdb.DuckDBPyConnection, fingerprint: str, run_id: str) -> None:
+    """From now on the warehouse's pseudonyms are made with the key of this fingerprint."""
+    con.execute("insert into audit.pseudonym_key values (?, ?, ?)", [fingerprint, _now(), run_id])
+
+
 def check_key(con: duckdb.DuckDBPyConnection, fingerprint: str, run_id: str) -> None:
     """Record the key's fingerprint on the first load; afterwards refuse any other."""
-    recorded = _recorded_key(con)
+    recorded = recorded_key(con)
     if recorded is None:
-        con.execute(
-            "insert into audit.pseudonym_key values (?, ?, ?)", [fingerprint, _now(), run_id]
-        )
+        record_key(con, fingerprint, run_id)
     elif recorded != fingerprint:
         raise PseudonymKeyMismatch(key_mismatch_message(recorded, fingerprint))
 
