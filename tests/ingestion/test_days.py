@@ -317,3 +317,13 @@ def test_a_changed_pseudonym_key_fails_before_anything_is_written(
         shutil.rmtree(quality_dir())
         kept.rename(quality_dir())
     assert_same(loaded, snapshot())
+
+
+def test_the_page_bound_follows_the_bundle_total_and_the_served_page_length() -> None:
+    from yilian.sources.imaging import _page_bound
+
+    assert _page_bound(19, 19, 500) == 2  # one page, plus one for updates while paging
+    assert _page_bound(19, 5, 5) == 5
+    assert _page_bound(1000, 100, 500) == 11  # the server capped _count at 100
+    assert _page_bound(0, 0, 500) == 1
+    assert _page_bound(None, 5, 5) is None  # no total: only a repeated page stops the loop
