@@ -250,7 +250,7 @@ def test_implausible_resident_ids_are_quarantined_with_their_reason(
             [DAY2],
         )
         assert touched and set(rows.record_key) == touched
-        assert rows.reason.str.contains("GB 11643 but cannot be true").all()
+        assert rows.reason.str.contains("passes GB 11643 but fails plausibility").all()
         audit = reconciled(DAY2)
         assert (audit.rows_extracted == audit.rows_loaded + audit.rows_quarantined).all()
         assert (audit.rows_loaded == audit.raw_rows).all()
@@ -303,6 +303,7 @@ def test_a_changed_pseudonym_key_fails_before_anything_is_written(
     with pytest.raises(ingest.PseudonymKeyChanged) as failed:
         run("hospital", DAY2)
     message = str(failed.value)
+    assert message.startswith(f"hospital {DAY2}: the pseudonym key of this run (fingerprint")
     assert "is not the key the warehouse was built with" in message and "yilian rekey" in message
     assert new_key not in message and os.environ.get("YILIAN_PSEUDONYM_KEY") == new_key
     assert not (paths().data_dir / "staging" / "hospital" / DAY2.isoformat()).exists()

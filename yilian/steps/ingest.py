@@ -33,7 +33,7 @@ class PseudonymKeyChanged(AirflowFailException):
     """The run's pseudonym key is not the warehouse's: no retry can help, nothing was written."""
 
 
-def check_pseudonym_key(key: bytes) -> None:
+def check_pseudonym_key(key: bytes, where: str) -> None:
     """Fail if the key's fingerprint differs from the one the warehouse recorded, as the quality
     snapshot shows it (no warehouse open outside the writer pool); load re-checks in its
     transaction against the warehouse itself."""
@@ -42,7 +42,7 @@ def check_pseudonym_key(key: bytes) -> None:
 
     recorded, given = raw.snapshot_key_fingerprint(), key_fingerprint(key)
     if recorded is not None and recorded != given:
-        message = raw.key_mismatch_message(recorded, given)
+        message = f"{where}: {raw.key_mismatch_message(recorded, given)}"
         log.error("%s", message)
         raise PseudonymKeyChanged(message)
 
@@ -82,7 +82,7 @@ def extract(source_name: str, ds: date, **options: Any) -> dict[str, Any]:
     from yilian.privacy import pseudonym_key, stage
 
     key = pseudonym_key()
-    check_pseudonym_key(key)
+    check_pseudonym_key(key, f"{source_name} {ds}")
     frames = source(source_name).extract(ds, **options)
     stage(frames, source_name, ds, key)
     rows = {name: len(frame) for name, frame in frames.items()}
@@ -271,8 +271,9 @@ def load(source_name: str, ds: date, run_id: str, validated: dict[str, Any]) -> 
             key_fingerprint(pseudonym_key()),
         )
     except raw.PseudonymKeyMismatch as mismatch:
-        log.error("%s", mismatch)
-        raise PseudonymKeyChanged(str(mismatch)) from mismatch
+        message = f"{source_name} {ds}: {mismatch}"
+        log.error("%s", message)
+        raise PseudonymKeyChanged(message) from mismatch
     counts = {
         a.table_name: {
             "extracted": a.rows_extracted,
