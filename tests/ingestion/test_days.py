@@ -7,7 +7,9 @@ each test changes a source, checks the outcome, and puts the source back.
 
 from __future__ import annotations
 
+import codecs
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -328,3 +330,28 @@ def test_the_page_bound_follows_the_bundle_total_and_the_served_page_length() ->
     assert _page_bound(1000, 100, 500) == 11  # the server capped _count at 100
     assert _page_bound(0, 0, 500) == 1
     assert _page_bound(None, 5, 5) is None  # no total: only a repeated page stops the loop
+
+
+@pytest.mark.parametrize(
+    ("data", "declared", "outcome"),
+    [
+        ("处方编号,药品\r\n".encode("gb18030"), "GB18030", "处方编号,药品\r\n"),
+        (b"\x84\x31\x95\x33" + "处方".encode("gb18030"), "GB18030", "处方"),  # its own BOM
+        (codecs.BOM_UTF8 + "处方".encode(), "utf-8", "处方"),
+        ("处方编号".encode(), "GB18030", "is UTF-8 (its bytes decode as UTF-8 text)"),
+        (codecs.BOM_UTF16_LE + "处方".encode("utf-16-le"), "UTF-8", "is UTF-16 (it starts"),
+        (b"ab\xff\xfe\x81", "GB18030", "is not valid GB18030 (byte 0xff at offset 2)"),
+        (b"abc", "EBCDIC-9", "declares an unknown encoding 'EBCDIC-9'"),
+    ],
+)
+def test_a_drop_file_is_decoded_in_its_declared_encoding_or_refused_naming_both(
+    data: bytes, declared: str, outcome: str
+) -> None:
+    from yilian.sources.prescriptions import _decode
+
+    if outcome.startswith(("is ", "declares")):
+        with pytest.raises(ExtractError, match=re.escape(outcome)) as failed:
+            _decode("prescriptions 2026-11-02: f.csv", data, declared)
+        assert declared in str(failed.value)  # the encoding expected is always named
+    else:
+        assert _decode("prescriptions 2026-11-02: f.csv", data, declared) == outcome
