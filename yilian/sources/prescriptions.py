@@ -57,6 +57,10 @@ BOMS = (
 )
 
 
+#: How much of a file is looked at to tell UTF-8 text declared as another encoding.
+UTF8_SNIFF_BYTES = 1 << 16
+
+
 def _codec(encoding: str) -> str | None:
     """The codec's canonical name (utf_8, gb18030, ...), so aliases of one encoding compare."""
     try:
@@ -80,9 +84,10 @@ def _decode(where: str, data: bytes, encoding: str) -> str:
             f"{where} is {found} (it starts with a {found} byte-order mark) but the manifest "
             f"declares {encoding}: {advice}"
         )
-    if declared != "utf_8" and not data.isascii():
-        try:
-            data.decode("utf-8")
+    head = data[:UTF8_SNIFF_BYTES]
+    if declared != "utf_8" and not head.isascii():
+        try:  # GB18030 text with Chinese in it is practically never valid UTF-8
+            codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
         except UnicodeDecodeError:
             pass
         else:
