@@ -263,7 +263,9 @@ def test_implausible_resident_ids_are_quarantined_with_their_reason(
 def test_redelivered_rows_are_counted_in_the_audit_and_the_quality_view(
     module_region: Region, loaded
 ) -> None:
-    from yilian.operator_ui import day_summary, read_snapshot
+    from fastapi.testclient import TestClient
+
+    from yilian.operator_ui import create_app, day_summary, read_snapshot
 
     with fault_on_day2(module_region, FaultSpec("redelivered_rows", day=DAY2, rate=0.1)):
         again = module_region.simulate([DAY2]).faults.keys(
@@ -287,6 +289,8 @@ def test_redelivered_rows_are_counted_in_the_audit_and_the_quality_view(
             if (d["source"], d["ds"]) == ("prescriptions", DAY2)
         ]
         assert day["rows_redelivered"] == expected
+        page = TestClient(create_app()).get("/quality").text
+        assert f'<td class="n redelivered">{expected}</td>' in page
     run("prescriptions", DAY2)  # the platform's corrected day: nothing delivered again
     assert (reconciled(DAY2).rows_redelivered == 0).all()
     assert_same(loaded, snapshot())
