@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 import shutil
 
+import duckdb
 import pytest
 
 from tests.conftest import START, Region
@@ -61,6 +62,17 @@ def test_a_rekey_that_cannot_be_done_is_refused_and_changes_nothing(loaded: byte
     finally:
         shutil.move(drop_day.with_name("elsewhere"), drop_day)
     assert_same(before, snapshot())
+    # a pseudonym no source delivers an ID for any more (its record was deleted at the source)
+    con = duckdb.connect(str(paths().warehouse))
+    con.execute(
+        "insert into raw.hospital__encounters by name select * replace ('f' || repeat('0', 63) "
+        "as patient_key) from raw.hospital__encounters where patient_key is not null limit 1"
+    )
+    con.close()
+    orphaned = snapshot()
+    with pytest.raises(RekeyRefused, match=r"raw\.hospital__encounters: 1\)"):
+        rekey(loaded, other)
+    assert_same(orphaned, snapshot())
 
 
 def test_rekey_re_makes_every_pseudonym_and_the_next_night_uses_the_new_key(
