@@ -8,9 +8,11 @@ day therefore rebuilds exactly that day.
 
 1. **check_feeds** — builds only once all three feeds of the day are loaded (the audit says so);
    until then the run ends here, skipped, naming the feeds still missing.
-2. **plan_days** — the day of the run (or the `days` param of a manual run). dbt reprocesses
-   exactly those raw partitions and the days their rows belong to (late updates included), not
-   the history.
+2. **plan_days** — fails at once, naming the reader's PID, if another process (a BI tool on
+   the warehouse file) still holds the warehouse after 30 s: dbt could not write, and every dbt
+   task is left upstream_failed. Then the day of the run (or the `days` param of a manual
+   run): dbt reprocesses exactly those raw partitions and the days their rows belong to (late
+   updates included), not the history.
 3. **dbt** — astronomer-cosmos in watcher mode: one `dbt build` (seeds, models, unit tests,
    contracts, data tests, in dependency order and threads) runs in `dbt_producer_watcher`, and
    every dbt model and seed has its own task that reports that node's outcome, so a failing

@@ -1,11 +1,11 @@
 """`yilian`: the pipeline's command line, one function per sub-command.
 
 `build` runs dbt on the warehouse by hand; `metrics` asks the semantic layer for indicators;
-`contracts` checks (or regenerates) what is generated
-from the table definitions. `run`, `ui` and `bench` drive the embedded simulated
-region (`yilian.dev`); they are offered only where the simulator is installed (a development
-checkout), never in a production image. Imports stay inside the sub-commands so `yilian --help`
-does not pay for dbt, SQLAlchemy or pandas.
+`rekey` rotates the pseudonym key; `contracts` checks (or regenerates) what is generated from the
+table definitions. `run`, `ui` and `bench` drive the embedded simulated region (`yilian.dev`);
+they are offered only where the simulator is installed (a development checkout), never in a
+production image. Imports stay inside the sub-commands so `yilian --help` does not pay for dbt,
+SQLAlchemy or pandas.
 """
 
 from __future__ import annotations
@@ -74,6 +74,37 @@ def cmd_metrics(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rekey(args: argparse.Namespace) -> int:
+    """Rotate the pseudonym key on purpose: re-make every pseudonym in the warehouse with the
+    configured key (connection yilian_pseudonym_key or YILIAN_PSEUDONYM_KEY), in one
+    transaction, given the old key in an environment variable. Pause the DAGs first."""
+    import os
+
+    from yilian.privacy import pseudonym_key
+    from yilian.warehouse.rekey import RekeyRefused, rekey
+
+    old = os.environ.get(args.old_key_env, "")
+    if not old:
+        print(
+            f"yilian: set {args.old_key_env} to the old pseudonym key (never on the command "
+            "line: it would stay in the shell history)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        done = rekey(old.encode(), pseudonym_key())
+    except RekeyRefused as refused:
+        print(f"yilian: {refused}", file=sys.stderr)
+        return 1
+    print(
+        f"re-keyed {done.pseudonyms} pseudonyms; rows changed: "
+        + ", ".join(f"{table} {n}" for table, n in done.rows.items())
+        + f". The warehouse now records key fingerprint {done.fingerprint[:12]}…; "
+        "unpause the DAGs (the next marts run re-publishes the BI copy)."
+    )
+    return 0
+
+
 def cmd_airflow(args: argparse.Namespace) -> int:
     """Any `airflow` command in this installation's environment (its AIRFLOW_HOME, metadata DB,
     DAG folder, telemetry off), e.g. `yilian airflow dags unpause yilian_hospital`."""
@@ -118,6 +149,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--all-counties",
         action="store_true",
         help="also count what the platform sees outside the region's counties",
+    )
+    rekey = add("rekey", cmd_rekey)
+    rekey.add_argument(
+        "--old-key-env",
+        default="YILIAN_OLD_PSEUDONYM_KEY",
+        help="environment variable holding the old key (default YILIAN_OLD_PSEUDONYM_KEY)",
     )
     passthrough = add("airflow", cmd_airflow)
     passthrough.add_argument("args", nargs=argparse.REMAINDER, help="the airflow command")

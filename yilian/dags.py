@@ -75,6 +75,13 @@ def source_dag(source_name: str, doc_md: str) -> DAG:
             maximum=1,
             description="Block a table when more than this share of its rows is quarantined.",
         ),
+        "max_patient_age_years": Param(
+            ingest.MAX_AGE_YEARS,
+            type="integer",
+            minimum=1,
+            description="Quarantine a record whose resident ID makes the patient older than "
+            "this at the event (a valid ID that cannot be true).",
+        ),
     }
     for name, option in system.options.items():
         bounds = {
@@ -106,8 +113,12 @@ def source_dag(source_name: str, doc_md: str) -> DAG:
 
         @task
         def pseudonymise_and_land(extracted: dict) -> dict:
+            context = get_current_context()
             return ingest.pseudonymise_and_land(
-                source_name, business_day(get_current_context()), extracted
+                source_name,
+                business_day(context),
+                extracted,
+                context["params"]["max_patient_age_years"],
             )
 
         @task(pool=DUCKDB_POOL)

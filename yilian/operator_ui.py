@@ -138,6 +138,9 @@ def day_summary(load_runs: pd.DataFrame, rejected: pd.DataFrame) -> list[dict[st
                 "rows_extracted": int(runs.rows_extracted.sum()),
                 "rows_loaded": int(runs.rows_loaded.sum()),
                 "rows_quarantined": int(runs.rows_quarantined.sum()),
+                # delivered again: a key already loaded for another day (snapshots of old
+                # warehouses have no such column)
+                "rows_redelivered": int(runs.get("rows_redelivered", pd.Series([0])).sum()),
                 "reasons": reasons,
                 "blocked_message": "; ".join(
                     f"{r.table_name}: {r.rule_failures}"
@@ -215,6 +218,7 @@ def quality_page(directory: Path | None = None, docs_dir: Path | None = None) ->
             f"<td>{e(d['source'])}</td><td>{d['ds']}</td><td>{badge}</td>"
             f'<td class="n">{d["rows_extracted"]}</td><td class="n">{d["rows_loaded"]}</td>'
             f'<td class="n quarantined">{d["rows_quarantined"]}</td>'
+            f'<td class="n redelivered">{d["rows_redelivered"]}</td>'
             f"<td>{f'<ul>{reasons}</ul>' if reasons else ''}"
             f"{e(d['blocked_message']) if blocked else ''}</td>"
             f"<td><small>{links}</small></td></tr>"
@@ -224,6 +228,7 @@ def quality_page(directory: Path | None = None, docs_dir: Path | None = None) ->
         "snapshot the loads write; the warehouse itself is never opened here).</p>"
         "<table><thead><tr><th>source</th><th>business day</th><th>outcome</th>"
         "<th>extracted</th><th>loaded</th><th>quarantined</th>"
+        '<th title="loaded rows whose key was already loaded for another day">redelivered</th>'
         "<th>top quarantine reasons / why blocked</th><th>Data Docs</th></tr></thead><tbody>"
         + "\n".join(rows)
         + "</tbody></table>"

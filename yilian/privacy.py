@@ -8,7 +8,10 @@ HMAC-SHA256(key, upper-cased ID). The key is a secret (Airflow connection `yilia
 or env YILIAN_PSEUDONYM_KEY) so a pseudonym cannot be reversed by hashing every possible ID, and
 the same key in every source makes the same person the same pseudonym everywhere.
 An invalid ID gets no pseudonym (patient_key null, resident_id_valid false): hashing a typo would
-invent a person; validation quarantines the row instead.
+invent a person; validation quarantines the row instead. A valid ID can still be impossible for
+its record — born after the visit, or older than `max_age_years` (default 120) at it — which only
+the full birth date shows, so that is judged here too (`resident_id_plausible`), before the
+birth date is thrown away.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from stdnum.cn import ric
 from stdnum.exceptions import ValidationError
 
 from yilian.settings import paths
-from yilian.sources.base import PATIENT_COLUMNS, PII_COLUMNS, TableSpec
+from yilian.sources.base import MAX_AGE_YEARS, PATIENT_COLUMNS, PII_COLUMNS, TableSpec
 from yilian.sources.connections import connection
 
 if TYPE_CHECKING:
@@ -60,6 +63,12 @@ def pseudonym_key() -> bytes:
     return secret.encode()
 
 
+def key_fingerprint(key: bytes) -> str:
+    """A keyed hash of the key: the same key always gives the same fingerprint, and the
+    fingerprint tells nothing about the key (the warehouse records it to notice a change)."""
+    return hmac.new(key, b"yilian pseudonym key fingerprint v1", hashlib.sha256).hexdigest()
+
+
 @functools.cache
 def _division_existed(division: str, birth_year: int) -> bool:
     """Was `division` a GB/T 2260 code when someone born in `birth_year` got the number?
@@ -88,18 +97,45 @@ def valid_resident_id(number: str) -> bool:
     return _division_existed(number[:6], born.year)
 
 
-def _attributes(
-    resident_id: str, key: bytes
-) -> tuple[str | None, str | None, int | None, str | None, bool]:
-    """(patient_key, sex, birth_year, county_code, valid) for one upper-cased resident ID."""
+Attributes = tuple[str | None, str | None, int | None, str | None, bool, date | None]
+_INVALID: Attributes = (None, None, None, None, False, None)
+
+
+def _attributes(resident_id: str, key: bytes) -> Attributes:
+    """(patient_key, sex, birth_year, county_code, valid, birth_date) for one upper-cased ID."""
     if not valid_resident_id(resident_id):
-        return None, None, None, None, False
+        return _INVALID
     sex = "M" if int(resident_id[16]) % 2 == 1 else "F"
     digest = hmac.new(key, resident_id.encode(), hashlib.sha256).hexdigest()
-    return digest, sex, int(resident_id[6:10]), resident_id[:6], True
+    born = ric.get_birth_date(resident_id)
+    return digest, sex, born.year, resident_id[:6], True, born
 
 
-def pseudonymise(frame: pd.DataFrame, spec: TableSpec, key: bytes) -> pd.DataFrame:
+def _plausible(
+    born: pd.Series, frame: pd.DataFrame, spec: TableSpec, ds: date, max_age_years: int
+) -> pd.Series:
+    """Born on or before the event's day and at most `max_age_years` old at it (null where the
+    ID is invalid: that rule already speaks for the row)."""
+    end_of_day = pd.Timestamp(ds) + pd.Timedelta(days=1)
+    event = (
+        pd.to_datetime(frame[spec.patient_event_at]).fillna(end_of_day)
+        if spec.patient_event_at in frame.columns
+        else pd.Series(end_of_day, index=frame.index)
+    )
+    birth = pd.to_datetime(born)
+    before_birthday = (event.dt.month * 100 + event.dt.day) < (birth.dt.month * 100 + birth.dt.day)
+    age = event.dt.year - birth.dt.year - before_birthday.astype("Int64")
+    plausible = (birth <= event.dt.normalize()) & (age <= max_age_years)
+    return plausible.astype("boolean").mask(birth.isna())
+
+
+def pseudonymise(
+    frame: pd.DataFrame,
+    spec: TableSpec,
+    key: bytes,
+    ds: date,
+    max_age_years: int = MAX_AGE_YEARS,
+) -> pd.DataFrame:
     """The landing frame: contract columns only, personal data replaced by PATIENT_COLUMNS.
 
     Columns the contract does not name are dropped (they could hold personal data under a new
@@ -109,9 +145,10 @@ def pseudonymise(frame: pd.DataFrame, spec: TableSpec, key: bytes) -> pd.DataFra
     if spec.has_patient and "patient_id_no" in out.columns:
         ids = out["patient_id_no"].astype("string").str.strip().str.upper()
         lookup = {rid: _attributes(rid, key) for rid in ids.dropna().unique()}
-        missing: tuple[None, None, None, None, bool] = (None, None, None, None, False)
-        derived = [lookup.get(rid, missing) if not pd.isna(rid) else missing for rid in ids]
-        block = pd.DataFrame(derived, columns=[c.name for c in PATIENT_COLUMNS], index=out.index)
+        derived = [lookup.get(rid, _INVALID) if not pd.isna(rid) else _INVALID for rid in ids]
+        names = [c.name for c in PATIENT_COLUMNS if c.name != "resident_id_plausible"]
+        block = pd.DataFrame(derived, columns=[*names, "_born"], index=out.index)
+        block["resident_id_plausible"] = _plausible(block["_born"], out, spec, ds, max_age_years)
         for column in PATIENT_COLUMNS:
             dtype = {"string": "string", "int": "Int64", "bool": "boolean"}[column.type]
             out[column.name] = block[column.name].astype(dtype)

@@ -193,6 +193,8 @@ ROW_FAULTS = (
     "future_timestamps",
     "inverted_timestamps",
     "late_status_update",
+    "implausible_resident_ids",
+    "redelivered_rows",
 )
 
 
@@ -200,7 +202,7 @@ def test_every_switch_is_documented_and_checked() -> None:
     assert set(SPECS) == set(FAULTS)
     for switch in FAULTS.values():
         assert len(switch.description) > 80, switch.name
-        assert switch.uses in ("rate", "count", "column")
+        assert switch.uses in ("rate", "count", "column", "none")
     for bad in (
         FaultSpec("no_such_fault"),
         FaultSpec("duplicate_rows", rate=0),
@@ -327,7 +329,34 @@ def check_late_status_update(clean: Snapshot, faulted: Snapshot) -> None:
         assert after["sent_at"].date() <= FAULT_DAY - timedelta(days=3)
 
 
+def check_implausible_resident_ids(clean: Snapshot, faulted: Snapshot) -> None:
+    pairs = list(_hospital_pairs(clean, faulted, "his_encounter"))
+    assert pairs
+    for before, after in pairs:
+        assert changed_columns(before, after) == {"patient_id_no"}
+    ids = [(a["patient_id_no"], a["visit_at"]) for _, a in pairs]
+    assert sum(not ric.is_valid(i) for i, _ in ids) == 0  # counts only, never the IDs
+    born = [(ric.get_birth_date(i), visit.date()) for i, visit in ids]
+    assert all(b > v or (v.year - b.year) > 120 for b, v in born)
+    assert any(b > v for b, v in born) and any(v.year - b.year > 120 for b, v in born)
+
+
+def check_redelivered_rows(clean: Snapshot, faulted: Snapshot) -> None:
+    header, today = csv_rows(faulted.drop[f"prescriptions_{DS}.csv"])
+    _, clean_today = csv_rows(clean.drop[f"prescriptions_{DS}.csv"])
+    before = (FAULT_DAY - timedelta(days=1)).isoformat()
+    _, yesterday = csv_rows(clean.drop[f"prescriptions_{before}.csv"])
+    again = faulted.log.keys("prescriptions", "prescriptions")
+    assert again and again <= set(yesterday) and not again & set(clean_today)
+    assert {k: today[k] for k in again} == {k: yesterday[k] for k in again}
+    assert _manifest(faulted)["files"][0]["rows"] == _manifest(clean)["files"][0]["rows"] + len(
+        again
+    )
+
+
 CHECKS = {
+    "implausible_resident_ids": check_implausible_resident_ids,
+    "redelivered_rows": check_redelivered_rows,
     "duplicate_rows": check_duplicate_rows,
     "invalid_resident_ids": check_invalid_resident_ids,
     "invalid_credit_codes": check_invalid_credit_codes,
@@ -419,3 +448,48 @@ def test_the_fault_log_beside_the_sources_holds_ids_only(
     assert not re.search(r"\b\d{17}[\dX]\b", text), "a resident ID in the fault log"
     assert not re.search(r"\b1\d{10}\b", text), "a phone number in the fault log"
     assert not re.search(r"[\u4e00-\u9fff]", text), "Chinese text (a name?) in the fault log"
+
+
+def test_garbled_file_keeps_size_and_manifest_but_not_the_bytes(
+    clean: Snapshot, run_fault: Callable[[str], Snapshot]
+) -> None:
+    faulted = run_fault("garbled_file")
+    name = f"prescriptions_{DS}.csv"
+    assert differing(clean.drop, faulted.drop) == {name}
+    assert len(faulted.drop[name]) == len(clean.drop[name])
+    assert faulted.drop[name] != clean.drop[name]
+    assert _manifest(faulted) == _manifest(clean)
+    assert _manifest(clean)["files"][0]["bytes"] == len(clean.drop[name])
+
+
+@pytest.mark.parametrize(
+    ("name", "declared"), [("utf8_bom", "UTF-8"), ("mislabelled_encoding", "GB18030")]
+)
+def test_utf8_exports_hold_the_same_text_with_a_bom(
+    name: str, declared: str, clean: Snapshot, run_fault: Callable[[str], Snapshot]
+) -> None:
+    faulted = run_fault(name)
+    for kind in ("prescriptions", "dispenses"):
+        file = f"{kind}_{DS}.csv"
+        data = faulted.drop[file]
+        assert data.startswith(b"\xef\xbb\xbf")
+        assert data.decode("utf-8-sig") == clean.drop[file].decode("gb18030")
+    entries = _manifest(faulted)["files"]
+    assert {e["encoding"] for e in entries} == {declared}
+    assert [e["rows"] for e in entries] == [e["rows"] for e in _manifest(clean)["files"]]
+    assert faulted.log.hits[0].detail["declared"] == declared
+
+
+def test_a_looping_next_link_points_each_answer_back_at_itself(
+    clean: Snapshot, run_fault: Callable[[str], Snapshot]
+) -> None:
+    faulted = run_fault("looping_next_link")
+    assert changes(clean, faulted) == {}
+    with ImagingServer(faulted.paths.imaging_store, "t") as server:
+        url = f"{server.base_url}/ImagingStudy?_count=1000"
+        for _ in range(SPECS["looping_next_link"].count):
+            bundle = requests.get(url, headers={"Authorization": "Bearer t"}, timeout=10).json()
+            links = {link["relation"]: link["url"] for link in bundle["link"]}
+            assert links["next"] == links["self"] == url
+        after = requests.get(url, headers={"Authorization": "Bearer t"}, timeout=10).json()
+        assert "next" not in {link["relation"] for link in after["link"]}

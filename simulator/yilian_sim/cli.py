@@ -203,7 +203,8 @@ def cmd_faults(args: argparse.Namespace) -> int:
     from yilian_sim.faults import FAULTS
 
     for switch in FAULTS.values():
-        print(f"{switch.name}  [{', '.join(switch.sources)}; sized by {switch.uses}]")
+        size = "on or off" if switch.uses == "none" else f"sized by {switch.uses}"
+        print(f"{switch.name}  [{', '.join(switch.sources)}; {size}]")
         print(
             textwrap.fill(switch.description, 96, initial_indent="    ", subsequent_indent="    ")
         )

@@ -28,7 +28,7 @@ T = TypeVar("T")
 class FaultSwitch:
     name: str
     sources: tuple[str, ...]  # hospital | imaging | prescriptions
-    uses: str  # which FaultSpec field sizes it: rate | count | column
+    uses: str  # which FaultSpec field sizes it: rate | count | column | none
     description: str
 
 
@@ -52,6 +52,14 @@ FAULTS: dict[str, FaultSwitch] = {
             "A share `rate` of the day's encounter rows, ImagingStudy subjects and prescription "
             "rows carry a resident ID that fails GB 11643: alternately a wrong check character, "
             "or an impossible birth date (month 13) with an otherwise correct check character.",
+        ),
+        FaultSwitch(
+            "implausible_resident_ids",
+            ("hospital",),
+            "rate",
+            "A share `rate` of the day's encounter rows carry a resident ID that passes GB 11643 "
+            "(right check character, real date, the patient's own division) but cannot be the "
+            "patient's: alternately born a year after the visit, or 125 years before it.",
         ),
         FaultSwitch(
             "invalid_credit_codes",
@@ -102,6 +110,39 @@ FAULTS: dict[str, FaultSwitch] = {
             "count and SHA-256 no longer match the file. The log lists the rows lost or cut.",
         ),
         FaultSwitch(
+            "garbled_file",
+            ("prescriptions",),
+            "rate",
+            "The day's prescriptions CSV is damaged after the manifest was computed: its last "
+            "share `rate` of bytes (rate=1: all of it) are replaced by random bytes, the size "
+            "unchanged. Only the SHA-256 tells it is not the file the manifest lists; decoding it "
+            "would fail or, worse, succeed.",
+        ),
+        FaultSwitch(
+            "utf8_bom",
+            ("prescriptions",),
+            "none",
+            "The day's CSV files are exported in UTF-8 with a byte-order mark instead of "
+            "GB18030, and the manifest says so (`encoding: UTF-8`; rows and SHA-256 match): a "
+            "reader honouring the manifest reads the same data.",
+        ),
+        FaultSwitch(
+            "mislabelled_encoding",
+            ("prescriptions",),
+            "none",
+            "The day's CSV files are exported in UTF-8 with a byte-order mark, but the manifest "
+            "still declares GB18030 (rows and SHA-256 match the files): read as GB18030 the "
+            "first column name turns into mojibake.",
+        ),
+        FaultSwitch(
+            "redelivered_rows",
+            ("prescriptions",),
+            "rate",
+            "The platform re-sends yesterday with today: a share `rate` of the previous day's "
+            "prescription rows, exactly as its file held them (same updated_at), are appended "
+            "to today's prescriptions CSV and counted by today's manifest.",
+        ),
+        FaultSwitch(
             "late_status_update",
             ("hospital",),
             "count",
@@ -132,9 +173,17 @@ FAULTS: dict[str, FaultSwitch] = {
             "SLOW_API_DELAY_S seconds (configurable when switched on at runtime) before "
             "answering correctly.",
         ),
+        FaultSwitch(
+            "looping_next_link",
+            ("imaging",),
+            "count",
+            "The imaging API's paging breaks: each of the next `count` FHIR search answers is "
+            "correct but its `link[next]` is the URL of the page itself (even on the last page), "
+            "so a client that follows `next` verbatim fetches the same page again and again.",
+        ),
     )
 }
-API_FAULTS = ("api_errors", "api_rate_limit", "slow_api")
+API_FAULTS = ("api_errors", "api_rate_limit", "slow_api", "looping_next_link")
 SLOW_API_DELAY_S = 2.0
 RENAMED_COLUMNS = {
     "prescribed_at": "prescribe_time",
@@ -199,6 +248,16 @@ def corrupt_resident_id(resident_id: str, index: int) -> str:
         wrong = next(c for c in "0123456789X" if c != right)
         return resident_id[:17] + wrong
     body = resident_id[:10] + "13" + resident_id[12:17]
+    return body + ric_check(body)
+
+
+def implausible_resident_id(resident_id: str, event_at: datetime, index: int) -> str:
+    """A GB 11643-valid ID that cannot belong to the patient of an event at `event_at`: born a
+    year after it (even `index`) or 125 years before it (odd); check character recomputed."""
+    year = event_at.year + 1 if index % 2 == 0 else event_at.year - 125
+    body = f"{resident_id[:6]}{year:04d}{event_at:%m%d}{resident_id[14:17]}"
+    if body[10:14] == "0229":  # 29 February of a year that may have none
+        body = body[:12] + "28" + body[14:]
     return body + ric_check(body)
 
 

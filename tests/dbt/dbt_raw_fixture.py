@@ -78,6 +78,7 @@ COLUMNS = {
         "patient_birth_year",
         "patient_county_code",
         "resident_id_valid",
+        "resident_id_plausible",
         "ds",
     ),
     "hospital__referrals": (
@@ -97,6 +98,7 @@ COLUMNS = {
         "patient_birth_year",
         "patient_county_code",
         "resident_id_valid",
+        "resident_id_plausible",
         "ds",
     ),
     "hospital__result_recognitions": (
@@ -115,6 +117,7 @@ COLUMNS = {
         "patient_birth_year",
         "patient_county_code",
         "resident_id_valid",
+        "resident_id_plausible",
         "ds",
     ),
     "hospital__upload_log": (
@@ -135,6 +138,7 @@ COLUMNS = {
         "patient_birth_year",
         "patient_county_code",
         "resident_id_valid",
+        "resident_id_plausible",
         "modality",
         "number_of_series",
         "exam_at",
@@ -163,6 +167,7 @@ COLUMNS = {
         "patient_birth_year",
         "patient_county_code",
         "resident_id_valid",
+        "resident_id_plausible",
         "prescribed_at",
         "main_drug_name",
         "drug_count",
@@ -188,8 +193,8 @@ def at(day: date, hh: int, mm: int = 0) -> datetime:
 
 
 def patient(county: str, n: int) -> tuple:
-    # resident_id_valid is always true in raw: validation quarantines invalid IDs before the load
-    return (f"pk{county}{n:03d}", "F" if n % 2 else "M", 1960 + n, county, True)
+    # resident_id_valid and _plausible are always true in raw: validation quarantines the rest
+    return (f"pk{county}{n:03d}", "F" if n % 2 else "M", 1960 + n, county, True, True)
 
 
 def facility(code, ver, ftype, tier, county, alliance, eff, ds, status="active", merged=None):

@@ -20,6 +20,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from pandas.testing import assert_frame_equal
 from yilian_sim.config import FaultSpec
 
 from tests.conftest import START, Region
@@ -234,3 +235,54 @@ def test_a_backfill_names_one_partition_per_business_day(installation: Installat
         "2026-11-11",
         "2026-11-12",
     ], out[-1500:]
+
+
+def test_a_reader_holding_the_warehouse_fails_the_build_once_naming_it(
+    installation: Installation,
+) -> None:
+    """A BI tool opens the warehouse itself (read-only) while a marts run starts: the run fails
+    in plan_days, whose log starts with the reader's PID; every dbt task is upstream_failed
+    (none red) and the marts stay as they were."""
+    import subprocess
+    import sys
+
+    from yilian.dev.airflow_services import airflow
+    from yilian.settings import paths
+
+    inst, day = installation, DAYS[0]
+    marts_before = query("select * from marts.mart_interoperability_daily order by all")
+    holds = (
+        "import duckdb, sys, time\n"
+        "con = duckdb.connect(sys.argv[1], read_only=True)\n"
+        "print('open', flush=True)\n"
+        "time.sleep(900)\n"
+    )
+    reader = subprocess.Popen(
+        [sys.executable, "-c", holds, str(paths().warehouse)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert reader.stdout.readline().strip() == "open"
+        airflow(
+            "dags", "trigger", "yilian_marts", "--run-id", "held-by-a-reader",
+            "--logical-date", f"{day}T12:00:00+08:00", "--conf", f'{{"days": ["{day}"]}}',
+        )  # fmt: skip
+
+        def held() -> list:
+            return [r for r in inst.af.runs("yilian_marts") if r.run_id == "held-by-a-reader"]
+
+        inst.af.wait(lambda: [r.state for r in held()] == ["failed"], WAIT, "the held build")
+        (run,) = held()
+        states = inst.af.task_states(run.dag_id, run.run_id)
+        log = inst.af.task_log(run.dag_id, run.run_id, "plan_days")
+    finally:
+        reader.kill()
+        reader.wait()
+    assert [t for t, s in states.items() if s == "failed"] == ["plan_days"]
+    dbt_tasks = {t: s for t, s in states.items() if t.startswith("dbt.")}
+    assert len(dbt_tasks) > 20 and set(dbt_tasks.values()) == {"upstream_failed"}
+    assert states["publish"] == "upstream_failed"
+    reason = next(line for line in log.splitlines() if "held by another process" in line)
+    assert f"PID {reader.pid}" in reason and "the warehouse is unchanged" in reason
+    assert_frame_equal(
+        marts_before, query("select * from marts.mart_interoperability_daily order by all")
+    )

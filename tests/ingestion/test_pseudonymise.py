@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from datetime import date
 
 import pandas as pd
 import pytest
@@ -15,6 +16,7 @@ from yilian.sources.frames import typed
 VALID_F = "11010519491231002X"  # the GB 11643 standard's example: 17th digit 2 → female
 VALID_M = "110105194912310011"
 KEY = b"k" * 32
+DS = date(2026, 11, 1)
 
 
 def _frame(ids: list[str | None]) -> pd.DataFrame:
@@ -43,7 +45,7 @@ def _frame(ids: list[str | None]) -> pd.DataFrame:
 
 def test_derives_attributes_then_replaces_the_id() -> None:
     spec = source("prescriptions").table("prescriptions")
-    out = pseudonymise(_frame([VALID_F, VALID_M.lower()]), spec, KEY)
+    out = pseudonymise(_frame([VALID_F, VALID_M.lower()]), spec, KEY, DS)
     assert list(out.columns) == spec.column_names
     assert out["patient_sex"].tolist() == ["F", "M"]
     assert out["patient_birth_year"].tolist() == [1949, 1949]
@@ -56,12 +58,12 @@ def test_derives_attributes_then_replaces_the_id() -> None:
 
 def test_same_person_same_key_whatever_the_case_or_source() -> None:
     lower = pseudonymise(
-        _frame([VALID_F.lower()]), source("prescriptions").table("prescriptions"), KEY
+        _frame([VALID_F.lower()]), source("prescriptions").table("prescriptions"), KEY, DS
     )
-    upper = pseudonymise(_frame([VALID_F]), source("prescriptions").table("prescriptions"), KEY)
+    upper = pseudonymise(_frame([VALID_F]), source("prescriptions").table("prescriptions"), KEY, DS)
     assert lower["patient_key"][0] == upper["patient_key"][0]
     other_key = pseudonymise(
-        _frame([VALID_F]), source("prescriptions").table("prescriptions"), b"o" * 32
+        _frame([VALID_F]), source("prescriptions").table("prescriptions"), b"o" * 32, DS
     )
     assert other_key["patient_key"][0] != upper["patient_key"][0]
 
@@ -70,11 +72,47 @@ def test_invalid_ids_are_flagged_never_hashed() -> None:
     bad_check = VALID_F[:-1] + "1"
     bad_month = "110105194913310013"  # right check character, month 13
     out = pseudonymise(
-        _frame([bad_check, bad_month, None]), source("prescriptions").table("prescriptions"), KEY
+        _frame([bad_check, bad_month, None]),
+        source("prescriptions").table("prescriptions"),
+        KEY,
+        DS,
     )
     assert out["resident_id_valid"].tolist() == [False, False, False]
     assert out["patient_key"].isna().all()
     assert out["patient_sex"].isna().all() and out["patient_county_code"].isna().all()
+    assert out["resident_id_plausible"].isna().all()  # resident_id_valid speaks for these
+
+
+def _valid_id(born: str) -> str:
+    from stdnum.cn import ric
+
+    body = f"110105{born}001"
+    return body + ric.calc_check_digit(body + "0")
+
+
+@pytest.mark.parametrize(
+    ("born", "max_age", "plausible"),
+    [
+        ("19491231", 120, True),
+        ("20261101", 120, True),  # born on the day of the prescription
+        ("20261102", 120, False),  # born the day after it
+        ("19061102", 120, True),  # 119 the day before the 120th birthday
+        ("19061101", 120, True),  # 120 today
+        ("19051101", 120, False),  # 121 today
+        ("19051102", 120, True),  # 120 until tomorrow
+        ("19491231", 70, False),  # the bound is configurable
+    ],
+)
+def test_valid_ids_that_cannot_be_true_are_flagged_before_the_birth_date_goes(
+    born: str, max_age: int, plausible: bool
+) -> None:
+    """prescribed_at is 2026-11-01: the birth date must be on or before it, and the patient at
+    most `max_age` years old then; the ID still passes GB 11643 and gets its pseudonym."""
+    spec = source("prescriptions").table("prescriptions")
+    out = pseudonymise(_frame([_valid_id(born)]), spec, KEY, DS, max_age)
+    assert out["resident_id_valid"].tolist() == [True]
+    assert out["resident_id_plausible"].tolist() == [plausible]
+    assert out["patient_key"].notna().all()
 
 
 def test_missing_or_weak_key_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -50,7 +50,9 @@ def test_a_validation_three_runs_back_keeps_its_data_docs_page(loaded) -> None:
 
 
 def test_the_quality_page_shows_quarantine_and_the_blocked_day(loaded) -> None:
-    days = {d["ds"]: d for d in operator_ui.day_summary(*operator_ui.read_snapshot().values())}
+    snap = operator_ui.read_snapshot()
+    summary = operator_ui.day_summary(snap["load_runs"], snap["rejected_summary"])
+    days = {d["ds"]: d for d in summary}
     first = days[LOADED_DAYS[0]]
     expected = query(
         f"select count(*) n from quarantine.rejected_rows where ds = '{LOADED_DAYS[0]}'"

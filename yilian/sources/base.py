@@ -46,6 +46,9 @@ class Column:
             raise ValueError(f"column {self.name}: unknown type {self.type!r}")
 
 
+#: Oldest plausible patient at an event, in years (each source DAG's param can change it).
+MAX_AGE_YEARS = 120
+
 #: Landing columns that replace the personal data of a patient table, in this order.
 PATIENT_COLUMNS: tuple[Column, ...] = (
     Column("patient_key", "string", "Keyed HMAC-SHA256 of the upper-cased resident ID."),
@@ -53,6 +56,11 @@ PATIENT_COLUMNS: tuple[Column, ...] = (
     Column("patient_birth_year", "int", "Birth year, from the resident ID."),
     Column("patient_county_code", "string", "County of residence (GB/T 2260), from the ID."),
     Column("resident_id_valid", "bool", "The resident ID passed GB 11643 (always true in raw)."),
+    Column(
+        "resident_id_plausible",
+        "bool",
+        "The ID's birth date is not after the event and within the age bound (true in raw).",
+    ),
 )
 
 
@@ -78,6 +86,8 @@ class TableSpec:
     `freshness` is False for reference tables that legitimately do not change every day.
     `snapshot` tables are delivered whole every day (every row updated up to the day's end):
     small reference data that each day's checks need complete, whatever order days load in.
+    `patient_event_at` names the timestamp a patient's resident ID is judged plausible at (born
+    by then, not older than the bound); without it, the end of the business day.
     """
 
     source: str
@@ -93,6 +103,7 @@ class TableSpec:
     freshness: bool = True
     loaded_at_field: str | None = None
     snapshot: bool = False
+    patient_event_at: str | None = None
 
     @property
     def raw_name(self) -> str:

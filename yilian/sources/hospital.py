@@ -142,6 +142,7 @@ class HospitalPlatform(Source):
                 "diagnosis_code",
                 "department",
             ),
+            patient_event_at="visit_at",
         ),
         TableSpec(
             "hospital",
@@ -166,6 +167,7 @@ class HospitalPlatform(Source):
                 UPDATED_AT,
             ),
             loaded_at_field="updated_at",
+            patient_event_at="sent_at",
         ),
         TableSpec(
             "hospital",
@@ -186,6 +188,7 @@ class HospitalPlatform(Source):
                 ("presented_at", "timestamp", "When the result was presented."),
                 UPDATED_AT,
             ),
+            patient_event_at="presented_at",
         ),
         TableSpec(
             "hospital",

@@ -3,9 +3,12 @@
 Connection `yilian_imaging` (host, port, schema → base URL; password = bearer token). Searches
 both resource types with `_lastUpdated` in `[ds, ds+1)` (+08:00), follows `link[next]` verbatim
 until the Bundle has no next page, and flattens each resource to the columns of
-`raw.imaging__*`. The API is allowed to fail for a while (429 with Retry-After, 5xx, dropped
-connections): urllib3's Retry re-sends each request with exponential back-off, honouring
-Retry-After, and when it gives up the error names the source, day, URL and last status.
+`raw.imaging__*`. A server whose `next` points to a page already fetched, or that serves more
+pages than its Bundle's `total` allows, would be followed forever: the search stops and fails
+naming the URL and what repeated, before anything is staged. The API is allowed to fail for a
+while (429 with Retry-After, 5xx, dropped connections): urllib3's Retry re-sends each request
+with exponential back-off, honouring Retry-After, and when it gives up the error names the
+source, day, URL and last status.
 """
 
 from __future__ import annotations
@@ -34,6 +37,10 @@ LAST_UPDATED = ("last_updated", "timestamp", "FHIR meta.lastUpdated (watermark),
 
 class ImagingApiError(ExtractError):
     """The imaging API refused the request, or kept failing after every retry."""
+
+
+class PaginationError(ImagingApiError):
+    """The API's paging does not end: a repeated page, or more pages than its `total` allows."""
 
 
 @dataclass(frozen=True)
@@ -104,10 +111,28 @@ def _get(
     )
 
 
+def _next_url(bundle: dict[str, Any]) -> str | None:
+    return next((lk["url"] for lk in bundle.get("link", []) if lk["relation"] == "next"), None)
+
+
+def _page_bound(total: Any, first_page: int, page_size: int) -> int | None:
+    """Most pages a search may take: the Bundle's `total` in pages of the size the server
+    answers (it may cap `_count`), plus one for resources updated while paging. None when the
+    server states no total: then only a repeated page stops the loop."""
+    if not isinstance(total, int) or total < 0:
+        return None
+    per_page = max(1, min(page_size, first_page or page_size))
+    return -(-total // per_page) + 1
+
+
 def search(
     api: Endpoint, resource: str, ds: date, page_size: int, backoff: float
 ) -> list[dict[str, Any]]:
-    """Every resource of type `resource` last updated on `ds`, across all pages."""
+    """Every resource of type `resource` last updated on `ds`, across all pages.
+
+    Fails (PaginationError) when `link[next]` names a page already fetched, when a page holds
+    only resources already seen, or past the page bound of the first Bundle's `total`.
+    """
     lo, hi = (
         ds.isoformat() + "T00:00:00+08:00",
         (ds + timedelta(days=1)).isoformat() + "T00:00:00+08:00",
@@ -115,14 +140,41 @@ def search(
     url: str | None = f"{api.base_url}/{resource}"
     params: dict[str, Any] | None = {"_lastUpdated": [f"ge{lo}", f"lt{hi}"], "_count": page_size}
     resources: list[dict[str, Any]] = []
+    import requests
+
+    fetched: dict[str, int] = {}  # url of each page followed -> its page number
+    seen: set[str] = set()
+    bound: int | None = None
     with _session(api.token, backoff) as session:
         while url:
+            if url in fetched:
+                raise PaginationError(
+                    f"imaging {ds}: the {resource} search loops: link[next] of page "
+                    f"{len(fetched)} is {url}, which is page {fetched[url]}, already fetched. "
+                    "Nothing was extracted; report the looping cursor to the imaging cloud."
+                )
+            page = len(fetched) + 1
             bundle = _get(session, url, ds, params)
-            resources.extend(e["resource"] for e in bundle.get("entry", []))
-            url = next(
-                (lk["url"] for lk in bundle.get("link", []) if lk["relation"] == "next"), None
-            )
-            params = None
+            entries = [e["resource"] for e in bundle.get("entry", [])]
+            ids = {f"{r.get('resourceType')}/{r.get('id')}" for r in entries}
+            if page > 1 and entries and ids <= seen:
+                raise PaginationError(
+                    f"imaging {ds}: the {resource} search loops: page {page} ({url}) repeats "
+                    f"{len(ids)} resources already fetched on earlier pages. Nothing was "
+                    "extracted; report the looping cursor to the imaging cloud."
+                )
+            if page == 1:
+                bound = _page_bound(bundle.get("total"), len(entries), page_size)
+            elif bound is not None and page > bound:
+                raise PaginationError(
+                    f"imaging {ds}: the {resource} search does not end: page {page} ({url}) "
+                    f"is past the {bound} pages its total of {bundle.get('total')} resources "
+                    "allows. Nothing was extracted; report the paging to the imaging cloud."
+                )
+            fetched[requests.Request("GET", url, params=params).prepare().url or url] = page
+            seen |= ids
+            resources.extend(entries)
+            url, params = _next_url(bundle), None
     return resources
 
 
@@ -204,6 +256,7 @@ class ImagingCloud(Source):
                 ("read_requested_at", "timestamp", "When the remote read was requested."),
                 LAST_UPDATED,
             ),
+            patient_event_at="exam_at",
         ),
         TableSpec(
             "imaging",

@@ -5,11 +5,16 @@ region's drop folder. The platform writes the day's CSV files, then the manifest
 manifest is therefore the signal that the day is complete, and its row counts and SHA-256 are
 the proof that what we read is what was sent. Nothing is used before every file checks out: a
 missing, truncated or altered file fails with the file named and expected vs actual, so half a
-file never loads.
+file never loads. The bytes are checked (size, SHA-256) before anything decodes them, so a wrong
+file is reported as such and not as a decoding error; then they are decoded in the encoding the
+manifest declares (GB18030 when it declares none). A byte-order mark is the file saying its own
+encoding: the declared encoding's own mark is dropped, any other blocks the file, naming the
+encoding found and the one expected, as does UTF-8 text declared as GB18030.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -41,11 +46,63 @@ def manifest_path(drop: Path, ds: date) -> Path:
     return drop / ds.isoformat() / f"manifest_{ds.isoformat()}.json"
 
 
-def _decode(path: Path, data: bytes, encoding: str) -> str:
+#: Byte-order marks, longest first (the UTF-32 LE mark begins with the UTF-16 LE one).
+BOMS = (
+    (codecs.BOM_UTF32_LE, "UTF-32"),
+    (codecs.BOM_UTF32_BE, "UTF-32"),
+    (codecs.BOM_UTF8, "UTF-8"),
+    (codecs.BOM_UTF16_LE, "UTF-16"),
+    (codecs.BOM_UTF16_BE, "UTF-16"),
+    (b"\x84\x31\x95\x33", "GB18030"),
+)
+
+
+#: How much of a file is looked at to tell UTF-8 text declared as another encoding.
+UTF8_SNIFF_BYTES = 1 << 16
+
+
+def _codec(encoding: str) -> str | None:
+    """The codec's canonical name (utf_8, gb18030, ...), so aliases of one encoding compare."""
     try:
-        return data.decode(encoding)
+        return codecs.lookup(encoding).name.replace("-", "_").removesuffix("_sig")
+    except LookupError:
+        return None
+
+
+def _decode(where: str, data: bytes, encoding: str) -> str:
+    """The file's text in the manifest's `encoding`; its own BOM dropped, any other refused."""
+    declared = _codec(encoding)
+    if declared is None:
+        raise ExtractError(f"{where}: the manifest declares an unknown encoding {encoding!r}")
+    found = next((name for bom, name in BOMS if data.startswith(bom)), None)
+    advice = (
+        f"ask the platform to export it in {encoding}, or to declare the file's real encoding "
+        'in the manifest ("encoding"); nothing was read'
+    )
+    if found is not None and _codec(found) != declared:
+        raise ExtractError(
+            f"{where} is {found} (it starts with a {found} byte-order mark) but the manifest "
+            f"declares {encoding}: {advice}"
+        )
+    head = data[:UTF8_SNIFF_BYTES]
+    if declared != "utf_8" and not head.isascii():
+        try:  # GB18030 text with Chinese in it is practically never valid UTF-8
+            codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+        except UnicodeDecodeError:
+            pass
+        else:
+            raise ExtractError(
+                f"{where} is UTF-8 (its bytes decode as UTF-8 text) but the manifest declares "
+                f"{encoding}: {advice}"
+            )
+    try:
+        text = data.decode(encoding)
     except UnicodeDecodeError as exc:
-        raise ExtractError(f"prescriptions: {path} is not valid {encoding}: {exc}") from exc
+        raise ExtractError(
+            f"{where} matches its manifest but is not valid {encoding} (byte "
+            f"0x{data[exc.start]:02x} at offset {exc.start}): {advice}"
+        ) from exc
+    return text.removeprefix("\ufeff")
 
 
 def _data_rows(text: str) -> int:
@@ -78,6 +135,7 @@ class PrescriptionPlatform(Source):
                 UPDATED_AT,
             ),
             credit_code="pharmacy_credit_code",
+            patient_event_at="prescribed_at",
         ),
         TableSpec(
             "prescriptions",
@@ -113,7 +171,8 @@ class PrescriptionPlatform(Source):
         return manifest
 
     def extract(self, ds: date) -> dict[str, pd.DataFrame]:
-        """Every manifest file checked (SHA-256, rows) and read; raise on the first mismatch."""
+        """Every manifest file checked (size, SHA-256, then rows) and read; raise on the first
+        mismatch."""
         import pandas as pd
 
         from yilian.sources.frames import typed
@@ -133,14 +192,23 @@ class PrescriptionPlatform(Source):
                 )
             data = path.read_bytes()
             digest = hashlib.sha256(data).hexdigest()
-            text = _decode(path, data, entry.get("encoding", ENCODING))
-            rows = _data_rows(text)
-            if digest != entry["sha256"] or rows != entry["rows"]:
+            size = entry.get("bytes", len(data))
+            if digest != entry["sha256"] or size != len(data):
+                stated = f" in {size} bytes" if "bytes" in entry else ""
                 raise ExtractError(
-                    f"prescriptions {ds}: file {name} does not match its manifest: expected "
-                    f"{entry['rows']} rows, sha256 {entry['sha256'][:12]}…; found {rows} rows, "
-                    f"sha256 {digest[:12]}… ({len(data)} bytes). The file is truncated or was "
-                    "changed after the manifest; ask the platform to re-deliver the day."
+                    f"prescriptions {ds}: {path} is not the file the manifest lists: the manifest "
+                    f"lists {entry['rows']} rows{stated}, sha256 {entry['sha256'][:12]}…; "
+                    f"the file has {len(data)} "
+                    f"bytes, sha256 {digest[:12]}…. It is truncated, replaced or was changed "
+                    "after the manifest; nothing was read. Ask the platform to re-deliver the day."
+                )
+            where = f"prescriptions {ds}: {path}"
+            text = _decode(where, data, entry.get("encoding", ENCODING))
+            rows = _data_rows(text)
+            if rows != entry["rows"]:
+                raise ExtractError(
+                    f"{where} matches its SHA-256 but holds {rows} rows, the manifest "
+                    f"{entry['rows']}; the platform's manifest is wrong: ask it to re-deliver."
                 )
             frame = pd.read_csv(
                 io.StringIO(text, newline=""), dtype=str, keep_default_na=False, na_values=[""]

@@ -16,6 +16,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from yilian.settings import paths
 from yilian.sources import source
+from yilian.sources.base import MAX_AGE_YEARS
 
 log = logging.getLogger(__name__)
 DEFAULT_MAX_BAD_ROW_SHARE = 0.05
@@ -26,6 +27,24 @@ class DataQualityBlocked(AirflowFailException):
 
     Fails the task without retries: the same data would fail the same way.
     """
+
+
+class PseudonymKeyChanged(AirflowFailException):
+    """The run's pseudonym key is not the warehouse's: no retry can help, nothing was written."""
+
+
+def check_pseudonym_key(key: bytes, where: str) -> None:
+    """Fail if the key's fingerprint differs from the one the warehouse recorded, as the quality
+    snapshot shows it (no warehouse open outside the writer pool); load re-checks in its
+    transaction against the warehouse itself."""
+    from yilian.privacy import key_fingerprint
+    from yilian.warehouse import raw
+
+    recorded, given = raw.snapshot_key_fingerprint(), key_fingerprint(key)
+    if recorded is not None and recorded != given:
+        message = f"{where}: {raw.key_mismatch_message(recorded, given)}"
+        log.error("%s", message)
+        raise PseudonymKeyChanged(message)
 
 
 class MasterNotReady(RuntimeError):
@@ -55,10 +74,15 @@ def facility_master_loaded(ds: date) -> bool:
 
 
 def extract(source_name: str, ds: date, **options: Any) -> dict[str, Any]:
-    """Pull the day from the source over its protocol; stage it (encrypted) for pseudonymisation."""
+    """Pull the day from the source over its protocol; stage it (encrypted) for pseudonymisation.
+
+    The key is checked first: with no key, or another key than the warehouse's, the run stops
+    here, before the source is read or anything (even the staging copy) is written.
+    """
     from yilian.privacy import pseudonym_key, stage
 
-    key = pseudonym_key()  # fail before touching the source if there is no key
+    key = pseudonym_key()
+    check_pseudonym_key(key, f"{source_name} {ds}")
     frames = source(source_name).extract(ds, **options)
     stage(frames, source_name, ds, key)
     rows = {name: len(frame) for name, frame in frames.items()}
@@ -66,7 +90,9 @@ def extract(source_name: str, ds: date, **options: Any) -> dict[str, Any]:
     return {"source": source_name, "ds": ds.isoformat(), "rows": rows}
 
 
-def pseudonymise_and_land(source_name: str, ds: date, extracted: dict[str, Any]) -> dict[str, Any]:
+def pseudonymise_and_land(
+    source_name: str, ds: date, extracted: dict[str, Any], max_age_years: int = MAX_AGE_YEARS
+) -> dict[str, Any]:
     """Replace personal data, keep only contract columns, write the landing partitions."""
     from yilian.landing import land
     from yilian.privacy import (
@@ -87,7 +113,8 @@ def pseudonymise_and_land(source_name: str, ds: date, extracted: dict[str, Any])
                 f"{source_name} {ds}: {name} staged {len(frame)} rows, extracted "
                 f"{extracted['rows'][name]}; rerun the extract"
             )
-        path = land(pseudonymise(frame, spec, key), spec, ds, paths().landing_dir)
+        landed = pseudonymise(frame, spec, key, ds, max_age_years)
+        path = land(landed, spec, ds, paths().landing_dir)
         tables[name] = {
             "rows": len(frame),
             "path": str(path),
@@ -198,6 +225,7 @@ def load(source_name: str, ds: date, run_id: str, validated: dict[str, Any]) -> 
     import pyarrow.parquet as pq
 
     from yilian.landing import partition_path
+    from yilian.privacy import key_fingerprint, pseudonym_key
     from yilian.warehouse import raw
 
     system = source(source_name)
@@ -232,15 +260,41 @@ def load(source_name: str, ds: date, run_id: str, validated: dict[str, Any]) -> 
                 run_id,
             )
         )
-    raw.load_day(paths().warehouse, source_name, ds, good, decisions.drop_columns(["row"]), audit)
+    try:
+        audit = raw.load_day(
+            paths().warehouse,
+            source_name,
+            ds,
+            good,
+            decisions.drop_columns(["row"]),
+            audit,
+            key_fingerprint(pseudonym_key()),
+        )
+    except raw.PseudonymKeyMismatch as mismatch:
+        message = f"{source_name} {ds}: {mismatch}"
+        log.error("%s", message)
+        raise PseudonymKeyChanged(message) from mismatch
     counts = {
         a.table_name: {
             "extracted": a.rows_extracted,
             "loaded": a.rows_loaded,
             "quarantined": a.rows_quarantined,
+            "redelivered": a.rows_redelivered,
         }
         for a in audit
     }
+    for a in audit:
+        if a.rows_redelivered:
+            log.warning(
+                "%s %s %s: %d of %d loaded rows were delivered again (their key is already "
+                "loaded for another day, in the same or a newer version); the latest version "
+                "by updated_at wins in the marts",
+                source_name,
+                ds,
+                a.table_name,
+                a.rows_redelivered,
+                a.rows_loaded,
+            )
     log.info("loaded %s %s: %s", source_name, ds, counts)
     return {"source": source_name, "ds": ds.isoformat(), "tables": counts}
 
@@ -250,10 +304,11 @@ def run_day(
     ds: date,
     run_id: str,
     max_bad_row_share: float = DEFAULT_MAX_BAD_ROW_SHARE,
+    max_age_years: int = MAX_AGE_YEARS,
     **options: Any,
 ) -> dict[str, Any]:
     """All four steps in-process (benchmark, quick tests); the DAGs run them as separate tasks."""
     extracted = extract(source_name, ds, **options)
-    landed = pseudonymise_and_land(source_name, ds, extracted)
+    landed = pseudonymise_and_land(source_name, ds, extracted, max_age_years)
     validated = validate(source_name, ds, run_id, landed, max_bad_row_share)
     return load(source_name, ds, run_id, validated)

@@ -9,6 +9,8 @@ import logging
 from datetime import date
 from typing import Any
 
+from airflow.sdk.exceptions import AirflowFailException
+
 from yilian.settings import paths
 from yilian.steps import business_day
 from yilian.warehouse.dbt import DBT_PROJECT_DIR, dbt_env, run_dbt
@@ -71,8 +73,35 @@ def feeds_complete(context: Any) -> bool:
     return not missing
 
 
+#: How long a reader may keep the warehouse before the build gives up on it.
+READER_WAIT_SECONDS = 30.0
+
+
+class WarehouseHeld(AirflowFailException):
+    """Another process holds the warehouse file; the build would fail model by model."""
+
+
 def plan_days(context: Any) -> dict[str, str]:
-    """The raw partitions (business days) this run processes, for dbt's `ds` var."""
+    """The raw partitions (business days) this run processes, for dbt's `ds` var.
+
+    First, the warehouse must be free: DuckDB lets no writer in while another process has the
+    file open, even read-only, so a reader would make dbt fail; the run stops here instead,
+    once, naming the reader, and every dbt task is left upstream_failed, the warehouse as it was.
+    """
+    from yilian.warehouse import raw
+
+    warehouse = paths().warehouse
+    holder = raw.other_holder(warehouse, READER_WAIT_SECONDS)
+    if holder is not None:
+        message = (
+            f"the warehouse {warehouse} is held by another process, {holder}, for more than "
+            f"{READER_WAIT_SECONDS:.0f} s: DuckDB lets no writer in while it is open, so the "
+            "marts build did not start and the warehouse is unchanged. Readers should open "
+            f"the published copy ({paths().publish_dir}/yilian_marts.duckdb, or its Parquet "
+            "files); close that process, then clear this run."
+        )
+        log.error("%s", message)
+        raise WarehouseHeld(message)
     return {"ds": ",".join(day.isoformat() for day in _days(context))}
 
 

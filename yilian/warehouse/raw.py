@@ -3,15 +3,19 @@
 DuckDB allows one writer per file, so every function opens the file, does its work, and closes
 it before returning; writers run in the Airflow pool `yilian_duckdb` (one slot). A day's load
 replaces exactly that (source, ds) in one transaction — good rows, quarantined rows and audit
-rows together — so a rerun, or a day re-run after later days, leaves the same tables.
+rows together — so a rerun, or a day re-run after later days, leaves the same tables. The load
+counts the records a source delivered again (a key already loaded for another day, in a version
+no newer than the one there: `rows_redelivered`), and refuses pseudonyms made with another key
+than the one the warehouse records (`audit.pseudonym_key`, a fingerprint, never the key).
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -36,7 +40,14 @@ create table if not exists audit.load_runs (
     source varchar not null, ds date not null, table_name varchar not null,
     rows_extracted bigint not null, rows_loaded bigint not null, rows_quarantined bigint not null,
     outcome varchar not null, rule_failures varchar, data_docs_path varchar,
-    run_id varchar not null, finished_at timestamp not null
+    run_id varchar not null, finished_at timestamp not null,
+    rows_redelivered bigint not null default 0
+)"""
+#: Columns added to audit.load_runs after its first release, for warehouses made before.
+AUDIT_ADDED = {"rows_redelivered": "bigint not null default 0"}
+KEY_DDL = """
+create table if not exists audit.pseudonym_key (
+    fingerprint varchar not null, recorded_at timestamp not null, run_id varchar not null
 )"""
 LOCK_WAIT_SECONDS = 120.0
 #: The quality snapshot (CONTRACTS §4): what the operator's data-quality page reads, so that no
@@ -47,7 +58,12 @@ SNAPSHOT_QUERIES = {
         select source, ds, table_name, rule, count(*) as rows, min(reason) as example_reason
         from quarantine.rejected_rows group by source, ds, table_name, rule
         order by source, ds, table_name, rows desc, rule""",
+    "pseudonym_key": "select * from audit.pseudonym_key order by recorded_at",
 }
+
+
+class PseudonymKeyMismatch(RuntimeError):
+    """The pseudonym key of this run is not the one the warehouse was built with."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +78,7 @@ class AuditRow:
     rule_failures: str
     data_docs_path: str | None
     run_id: str
+    rows_redelivered: int = 0
 
 
 @contextmanager
@@ -83,6 +100,25 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
         con.close()
 
 
+def other_holder(path: Path, wait_seconds: float) -> str | None:
+    """Who else holds the warehouse file, if anyone still does after `wait_seconds`: DuckDB's
+    own words for it (the process and its PID); None when a writer can open it."""
+    if not path.exists():
+        return None
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            duckdb.connect(str(path)).close()
+            return None
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower():
+                raise
+            if time.monotonic() > deadline:
+                found = re.search(r"held in (.*?) \(PID (\d+)\)", str(exc))
+                return f"PID {found[2]} ({found[1]})" if found else str(exc)
+            time.sleep(0.5)
+
+
 def raw_columns_ddl(spec: TableSpec) -> str:
     """The columns of `raw.<source>__<table>`: the landing columns and the business day."""
     cols = ", ".join(f"{c.name} {DUCKDB_TYPES[c.type]}" for c in spec.columns)
@@ -90,13 +126,29 @@ def raw_columns_ddl(spec: TableSpec) -> str:
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the ingestion schemas and tables if missing (idempotent)."""
+    """Create the ingestion schemas and tables if missing, and add the columns a newer contract
+    added to tables of an older warehouse (idempotent)."""
     for schema in ("raw", "quarantine", "audit"):
         con.execute(f"create schema if not exists {schema}")
     for spec in all_tables():
         con.execute(f"create table if not exists raw.{spec.raw_name} ({raw_columns_ddl(spec)})")
     con.execute(QUARANTINE_DDL)
     con.execute(AUDIT_DDL)
+    con.execute(KEY_DDL)
+    present = set(
+        con.execute(
+            "select table_schema || '.' || table_name || '.' || column_name "
+            "from information_schema.columns where table_schema in ('raw', 'audit')"
+        ).fetchall()
+    )
+    wanted = [
+        (f"raw.{spec.raw_name}", c.name, DUCKDB_TYPES[c.type])
+        for spec in all_tables()
+        for c in spec.columns
+    ] + [("audit.load_runs", name, ddl) for name, ddl in AUDIT_ADDED.items()]
+    for table, column, ddl in wanted:
+        if (f"{table}.{column}",) not in present:
+            con.execute(f"alter table {table} add column {column} {ddl}")
 
 
 def _now() -> datetime:
@@ -105,7 +157,10 @@ def _now() -> datetime:
 
 def _insert_audit(con: duckdb.DuckDBPyConnection, rows: list[AuditRow]) -> None:
     con.executemany(
-        "insert into audit.load_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        """insert into audit.load_runs (source, ds, table_name, rows_extracted, rows_loaded,
+               rows_quarantined, outcome, rule_failures, data_docs_path, run_id, finished_at,
+               rows_redelivered)
+           values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         [
             (
                 r.source,
@@ -119,6 +174,7 @@ def _insert_audit(con: duckdb.DuckDBPyConnection, rows: list[AuditRow]) -> None:
                 r.data_docs_path,
                 r.run_id,
                 _now(),
+                r.rows_redelivered,
             )
             for r in rows
         ],
@@ -241,6 +297,66 @@ def record_blocked(path: Path, rows: list[AuditRow]) -> None:
         export_quality_snapshot(con)
 
 
+def recorded_key(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The fingerprint of the key the warehouse's pseudonyms are made with (None: no load yet)."""
+    rows = con.execute(
+        "select arg_max(fingerprint, recorded_at) from audit.pseudonym_key"
+    ).fetchall()
+    return rows[0][0] if rows else None
+
+
+def key_mismatch_message(recorded: str, given: str) -> str:
+    return (
+        f"the pseudonym key of this run (fingerprint {given[:12]}…) is not the key the "
+        f"warehouse was built with (fingerprint {recorded[:12]}…): its pseudonyms would not "
+        "link to any patient already loaded. Nothing was written. Restore the previous key "
+        "(Airflow connection yilian_pseudonym_key or YILIAN_PSEUDONYM_KEY), or rotate it on "
+        "purpose with `yilian rekey` (README: Rotating the pseudonym key)."
+    )
+
+
+def record_key(con: duckdb.DuckDBPyConnection, fingerprint: str, run_id: str) -> None:
+    """From now on the warehouse's pseudonyms are made with the key of this fingerprint."""
+    con.execute("insert into audit.pseudonym_key values (?, ?, ?)", [fingerprint, _now(), run_id])
+
+
+def check_key(con: duckdb.DuckDBPyConnection, fingerprint: str, run_id: str) -> None:
+    """Record the key's fingerprint on the first load; afterwards refuse any other."""
+    recorded = recorded_key(con)
+    if recorded is None:
+        record_key(con, fingerprint, run_id)
+    elif recorded != fingerprint:
+        raise PseudonymKeyMismatch(key_mismatch_message(recorded, fingerprint))
+
+
+def snapshot_key_fingerprint(directory: Path | None = None) -> str | None:
+    """The key fingerprint of the quality snapshot (the writers export it after each commit):
+    what a task outside the writer pool may check against without opening the warehouse."""
+    import pyarrow.parquet as pq
+
+    snapshot = (directory or quality_dir()) / "pseudonym_key.parquet"
+    if not snapshot.exists():
+        return None
+    table = pq.read_table(snapshot)
+    return table["fingerprint"][-1].as_py() if table.num_rows else None
+
+
+def _redelivered(con: duckdb.DuckDBPyConnection, spec: TableSpec, ds: date) -> int:
+    """Rows of the registered `batch` whose key is loaded for another day in a version at least
+    as new: the source sent the record again (tables updated in place carry a newer version,
+    snapshot tables are sent whole every day on purpose)."""
+    watermark = next((c for c in ("updated_at", "last_updated") if c in spec.column_names), None)
+    if spec.snapshot or watermark is None:
+        return 0
+    join = " and ".join(f"b.{k} = r.{k}" for k in spec.key)
+    return con.execute(
+        f"""select count(*) from batch b where exists (
+                select 1 from raw.{spec.raw_name} r
+                where {join} and r.ds <> ? and r.{watermark} >= b.{watermark})""",
+        [ds],
+    ).fetchall()[0][0]
+
+
 def load_day(
     path: Path,
     source_name: str,
@@ -248,17 +364,25 @@ def load_day(
     good: dict[str, pa.Table],
     rejected: pa.Table,
     audit: list[AuditRow],
-) -> None:
-    """Replace (source, ds) in raw and quarantine and append the audit rows, atomically."""
+    key_fingerprint: str,
+) -> list[AuditRow]:
+    """Replace (source, ds) in raw and quarantine and append the audit rows, atomically.
+
+    Returns the audit rows as written, with each table's `rows_redelivered`; raises
+    PseudonymKeyMismatch, before changing anything, when the key is not the warehouse's.
+    """
+    redelivered: dict[str, int] = {}
     with connect(path) as con:
         ensure_schema(con)
         con.execute("begin")
         try:
+            check_key(con, key_fingerprint, audit[0].run_id)
             for spec in source(source_name).tables:
                 con.execute(f"delete from raw.{spec.raw_name} where ds = ?", [ds])
                 batch = good[spec.table]
                 if batch.num_rows:
                     con.register("batch", batch)
+                    redelivered[spec.table] = _redelivered(con, spec, ds)
                     con.execute(
                         f"insert into raw.{spec.raw_name} by name "
                         "select *, ?::date as ds from batch",
@@ -273,9 +397,11 @@ def load_day(
                 con.register("rejected", rejected)
                 con.execute("insert into quarantine.rejected_rows by name select * from rejected")
                 con.unregister("rejected")
+            audit = [replace(a, rows_redelivered=redelivered.get(a.table_name, 0)) for a in audit]
             _insert_audit(con, audit)
             con.execute("commit")
         except BaseException:
             con.execute("rollback")
             raise
         export_quality_snapshot(con)
+    return audit

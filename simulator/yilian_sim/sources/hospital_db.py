@@ -37,6 +37,7 @@ from sqlalchemy import (
 from yilian_sim.faults import (
     FaultContext,
     corrupt_resident_id,
+    implausible_resident_id,
     pick,
     unknown_facility_code,
 )
@@ -372,6 +373,12 @@ def _apply_faults(
         hit = pick(created_final, spec.rate, ctx.rng(spec.name, table))
         for i, row in enumerate(hit):
             row["patient_id_no"] = corrupt_resident_id(row["patient_id_no"], i)
+        ctx.log.add(spec.name, day, SOURCE, table, (r["encounter_id"] for r in hit))
+
+    if spec := ctx.spec("implausible_resident_ids"):
+        hit = pick(created_final, spec.rate, ctx.rng(spec.name, table))
+        for i, row in enumerate(hit):
+            row["patient_id_no"] = implausible_resident_id(row["patient_id_no"], row["visit_at"], i)
         ctx.log.add(spec.name, day, SOURCE, table, (r["encounter_id"] for r in hit))
 
     if spec := ctx.spec("unknown_facility_codes"):

@@ -5,7 +5,8 @@ a resource is visible only once `meta.lastUpdated` <= the clock, as in a real sy
 lived up to the end of the last simulated day. The server is a FastAPI app run by uvicorn,
 speaking searchset Bundles with keyset pagination (a `next` link holds the last key seen and
 the clock of the first page, so a paged read is a consistent snapshot with no duplicates). It
-fails on demand (503, 429 with Retry-After, slow answers) for the next N requests, switched
+fails on demand (503, 429 with Retry-After, slow answers, a `next` link that loops back to the
+page just served) for the next N requests, switched
 either by the day's faults or at runtime, and records every request a fault touched.
 """
 
@@ -248,6 +249,11 @@ class ImagingStore:
                 (f"runtime:{n}", name, count, delay),
             )
 
+    def disarm_faults(self) -> None:
+        """Drop every pending API fault (a test's armed fault must not outlive the test)."""
+        with closing(self._connect()) as db, db:
+            db.execute("UPDATE api_fault SET remaining = 0")
+
     def take_fault(self, path: str) -> tuple[str, float] | None:
         """Consume one pending API fault for this request, recording the hit; errors first."""
         with closing(self._connect()) as db:
@@ -413,10 +419,15 @@ def _fhir(status: int, body: dict[str, Any], headers: dict[str, str] | None = No
 
 
 def search_bundle(
-    store: ImagingStore, resource_type: str, query: dict[str, list[str]], url: URL
+    store: ImagingStore,
+    resource_type: str,
+    query: dict[str, list[str]],
+    url: URL,
+    looping: bool = False,
 ) -> dict[str, Any]:
     """One page of a search as a searchset Bundle. `next` carries the cursor (last key, first
-    page's clock), so a client follows it verbatim and a paged read is one snapshot."""
+    page's clock), so a client follows it verbatim and a paged read is one snapshot. `looping`
+    (the looping_next_link fault) makes `next` this very page, as a broken cursor would."""
     bounds, count, cursor = parse_search(query)
     if cursor is not None:
         clock, after = cursor["clock"], (cursor["lu"], cursor["id"])
@@ -437,6 +448,8 @@ def search_bundle(
         links.append(
             {"relation": "next", "url": f"{base}/fhir/{resource_type}?{urlencode(params)}"}
         )
+    if looping:
+        links = [links[0], {"relation": "next", "url": str(url)}]
     return {
         "resourceType": "Bundle",
         "type": "searchset",
@@ -469,13 +482,16 @@ def imaging_app(store: ImagingStore, token: str) -> FastAPI:
 
     def take_fault(request: Request) -> None:
         """A pending fault strikes before authentication, as a failing gateway would."""
+        request.state.fault = None
         if fault := store.take_fault(request.url.path):
             name, delay = fault
+            request.state.fault = name
             if name == "api_errors":
                 raise _Refused(503, "transient", "imaging cloud temporarily unavailable")
             if name == "api_rate_limit":
                 raise _Refused(429, "throttled", "too many requests", {"Retry-After": "1"})
-            time.sleep(delay)
+            if name == "slow_api":
+                time.sleep(delay)
 
     def authorised(request: Request) -> None:
         header = request.headers.get("Authorization", "")
@@ -500,7 +516,8 @@ def imaging_app(store: ImagingStore, token: str) -> FastAPI:
         if resource_type not in RESOURCE_TYPES:
             raise _Refused(404, "not-supported", f"no such resource type: {resource_type}")
         query = parse_qs(request.url.query, keep_blank_values=True)
-        return _fhir(200, search_bundle(store, resource_type, query, request.url))
+        looping = request.state.fault == "looping_next_link"
+        return _fhir(200, search_bundle(store, resource_type, query, request.url, looping))
 
     @app.post("/_admin/faults", dependencies=[Depends(authorised)])
     async def arm(request: Request) -> Response:
@@ -560,7 +577,7 @@ class ImagingServer:
         return f"http://{host}:{port}/fhir"
 
     def inject_fault(self, name: str, count: int, delay: float = SLOW_API_DELAY_S) -> None:
-        """The next `count` requests fail as `name` says (api_errors, api_rate_limit, slow_api)."""
+        """The next `count` requests fail as `name` says (one of faults.API_FAULTS)."""
         self.store.arm_fault(name, count, delay)
 
     def serve_forever(self) -> None:

@@ -1,8 +1,9 @@
 """The prescription-sharing platform's daily export (CONTRACTS §2.3), written into a drop folder.
 
 Per business day: `prescriptions_<ds>.csv` and `dispenses_<ds>.csv` in GB18030 with `\\r\\n` line
-ends, then `manifest_<ds>.json` (row counts and SHA-256) written last. Every file is written to
-a temporary name and renamed, and a rewrite removes the day's manifest first, so a reader that
+ends, then `manifest_<ds>.json` (per file: rows, bytes, SHA-256, encoding) written last. Every
+file is written to a temporary name and renamed, and a rewrite removes the day's manifest first,
+so a reader that
 waits for the manifest never sees half a day. A dispensing lands in the file of the day it
 happens, which may be days after the prescription.
 """
@@ -13,8 +14,9 @@ import csv
 import hashlib
 import io
 import json
+import random
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -102,12 +104,40 @@ def dispense_row(p: Prescription) -> Row:
     }
 
 
-def to_csv(columns: Sequence[str], rows: Sequence[Row]) -> bytes:
+def to_csv(columns: Sequence[str], rows: Sequence[Row], encoding: str = ENCODING) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(columns)
     writer.writerows([row[c] for c in columns] for row in rows)
-    return buffer.getvalue().encode(ENCODING)
+    return buffer.getvalue().encode(encoding)
+
+
+def _export_encoding(ctx: FaultContext) -> tuple[str, str]:
+    """(codec the files are written in, encoding the manifest declares) for the day."""
+    if ctx.spec("utf8_bom"):
+        return "utf-8-sig", "UTF-8"
+    if ctx.spec("mislabelled_encoding"):
+        return "utf-8-sig", ENCODING
+    return ENCODING, ENCODING
+
+
+def _previous_rows(root: Path, day: date) -> list[Row]:
+    """The prescription rows of the day before, as its file in the drop folder holds them."""
+    before = day - timedelta(days=1)
+    folder = day_dir(root, before)
+    manifest = folder / file_names(before)["manifest"]
+    path = folder / file_names(before)["prescriptions"]
+    if not (manifest.exists() and path.exists()):
+        return []
+    entry = json.loads(manifest.read_text(encoding="utf-8"))["files"][0]
+    text = path.read_bytes().decode(entry.get("encoding", ENCODING)).removeprefix("\ufeff")
+    return list(csv.DictReader(io.StringIO(text, newline="")))
+
+
+def _garble(data: bytes, rate: float, rng: random.Random) -> bytes:
+    """The same number of bytes, the last share `rate` of them random."""
+    start = int(len(data) * (1 - rate))
+    return data[:start] + rng.randbytes(len(data) - start)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -132,8 +162,9 @@ def _truncate(data: bytes, ids: Sequence[str], rate: float) -> tuple[bytes, list
     return data[: start + max(1, (end - start) // 2)], [row_id for _, _, row_id in rows[index:]]
 
 
-def _corrupt_rows(day: date, rows: list[Row], ctx: FaultContext) -> list[Row]:
-    """Row faults on the day's prescriptions; returns the rows as exported (with duplicates)."""
+def _corrupt_rows(root: Path, day: date, rows: list[Row], ctx: FaultContext) -> list[Row]:
+    """Row faults on the day's prescriptions; returns the rows as exported (with duplicates
+    and re-deliveries)."""
     if spec := ctx.spec("invalid_resident_ids"):
         hit = pick(rows, spec.rate, ctx.rng(spec.name, "prescriptions"))
         for i, row in enumerate(hit):
@@ -155,6 +186,17 @@ def _corrupt_rows(day: date, rows: list[Row], ctx: FaultContext) -> list[Row]:
             "prescriptions",
             sorted({r["prescription_id"] for r in rows if id(r) in hit}),
         )
+    if spec := ctx.spec("redelivered_rows"):
+        again = pick(_previous_rows(root, day), spec.rate, ctx.rng(spec.name, "prescriptions"))
+        rows = [*rows, *again]
+        ctx.log.add(
+            spec.name,
+            day,
+            SOURCE,
+            "prescriptions",
+            (r["prescription_id"] for r in again),
+            from_day=(day - timedelta(days=1)).isoformat(),
+        )
     return rows
 
 
@@ -172,7 +214,7 @@ def write_day(
     names = file_names(day)
     (folder / names["manifest"]).unlink(missing_ok=True)
 
-    p_rows = _corrupt_rows(day, [prescription_row(p) for p in prescriptions], ctx)
+    p_rows = _corrupt_rows(root, day, [prescription_row(p) for p in prescriptions], ctx)
     d_rows = [dispense_row(p) for p in dispensed]
     columns = {"prescriptions": list(PRESCRIPTION_COLUMNS), "dispenses": list(DISPENSE_COLUMNS)}
     if spec := ctx.spec("renamed_column"):
@@ -184,9 +226,13 @@ def write_day(
         p_rows = [{rename.get(k, k): v for k, v in r.items()} for r in p_rows]
         d_rows = [{rename.get(k, k): v for k, v in r.items()} for r in d_rows]
 
+    codec, declared = _export_encoding(ctx)
+    for name in ("utf8_bom", "mislabelled_encoding"):
+        if ctx.spec(name):
+            ctx.log.add(name, day, SOURCE, "files", (), written_in="UTF-8", declared=declared)
     files = {
-        "prescriptions": (to_csv(columns["prescriptions"], p_rows), p_rows),
-        "dispenses": (to_csv(columns["dispenses"], d_rows), d_rows),
+        "prescriptions": (to_csv(columns["prescriptions"], p_rows, codec), p_rows),
+        "dispenses": (to_csv(columns["dispenses"], d_rows, codec), d_rows),
     }
     manifest = {
         "business_date": day.isoformat(),
@@ -195,8 +241,9 @@ def write_day(
             {
                 "name": names[kind],
                 "rows": len(rows),
+                "bytes": len(data),
                 "sha256": hashlib.sha256(data).hexdigest(),
-                "encoding": ENCODING,
+                "encoding": declared,
             }
             for kind, (data, rows) in files.items()
         ],
@@ -205,6 +252,9 @@ def write_day(
         if kind == "prescriptions" and (spec := ctx.spec("truncated_file")):
             data, lost = _truncate(data, [r["prescription_id"] for r in rows], spec.rate)
             ctx.log.add(spec.name, day, SOURCE, kind, lost, file=names[kind], bytes_kept=len(data))
+        if kind == "prescriptions" and (spec := ctx.spec("garbled_file")):
+            data = _garble(data, spec.rate, ctx.rng(spec.name, kind))
+            ctx.log.add(spec.name, day, SOURCE, kind, (), file=names[kind], rate=spec.rate)
         _atomic_write(folder / names[kind], data)
     _atomic_write(
         folder / names["manifest"],
