@@ -24,6 +24,18 @@ def test_scratch_installation_is_undone_afterwards() -> None:
     assert not r.root.exists()
 
 
+def test_a_stage_whose_process_dies_fails_the_bench_instead_of_hanging_it() -> None:
+    import multiprocessing as mp
+
+    from yilian.dev.ingest_bench import child_result
+
+    ctx = mp.get_context("spawn")
+    child = ctx.Process(target=os._exit, args=(3,))  # dies without putting a result
+    child.start()
+    with pytest.raises(RuntimeError, match=r"hospital extract died in the benchmark \(exit 3\)"):
+        child_result(child, ctx.Queue(), "hospital extract")
+
+
 def test_simulator_section_prints_its_figures(capsys: pytest.CaptureFixture[str]) -> None:
     bench.simulator_section((SCALE,))
     out = capsys.readouterr().out

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from yilian.dev import sim_layout
-from yilian.dev.ingest_bench import peak_rss_mib
+from yilian.dev.ingest_bench import child_result, peak_rss_mib
 from yilian.dev.main_job import imaging_connection
 from yilian.settings import paths, scoped_environ
 from yilian.sources import SOURCES
@@ -128,9 +128,7 @@ class Region:
         target = str(self.root / "dbt_target")  # keeps dbt_project/target out of the bench
         child = ctx.Process(target=_dbt_child, args=(day, target, queue))
         child.start()
-        run = queue.get()
-        child.join()
-        return run
+        return child_result(child, queue, f"dbt build of {day or 'everything'}")
 
     def night(self, number: int) -> Night:
         """Ingest day `number`, then time its incremental build and DuckDB's floor."""

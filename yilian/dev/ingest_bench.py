@@ -73,10 +73,28 @@ def _run_stage(stage: str, source: str, arg: Any) -> tuple[Any, float, float]:
     queue = ctx.Queue()
     child = ctx.Process(target=_stage, args=(stage, source, arg, queue))
     child.start()
-    result = queue.get()
+    return child_result(child, queue, f"{source} {stage}")
+
+
+def child_result(child: Any, queue: Any, what: str) -> Any:
+    """What `child` put on `queue`, waiting only while it lives: a child that dies (an
+    exception, the OOM killer) fails the benchmark naming `what` instead of hanging it."""
+    import queue as queues
+
+    while True:
+        alive = child.is_alive()  # before the get: a child dead by then has flushed its put
+        try:
+            result = queue.get(timeout=1)
+            break
+        except queues.Empty:
+            if not alive:
+                child.join()
+                raise RuntimeError(
+                    f"{what} died in the benchmark (exit {child.exitcode})"
+                ) from None
     child.join()
     if child.exitcode:
-        raise RuntimeError(f"{source} {stage} failed in the benchmark (exit {child.exitcode})")
+        raise RuntimeError(f"{what} failed in the benchmark (exit {child.exitcode})")
     return result
 
 
