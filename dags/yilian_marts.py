@@ -104,7 +104,6 @@ def yilian_marts() -> None:
         ),
         render_config=RenderConfig(load_method=LoadMode.AUTOMATIC, emit_datasets=False),
         operator_args={
-            "vars": marts.DBT_VARS_TEMPLATE,
             # one `dbt build` runs the models; each model's task watches it (no extra dbt runs)
             "deferrable": False,
             "poke_interval": 5,

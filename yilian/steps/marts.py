@@ -11,20 +11,16 @@ from typing import Any
 
 from yilian.settings import paths
 from yilian.steps import business_day
-from yilian.warehouse.dbt import DBT_PROJECT_DIR, dbt_env, run_dbt
+from yilian.warehouse.dbt import DBT_PROJECT_DIR, DS_ENV, dbt_env, run_dbt
 
 log = logging.getLogger(__name__)
-__all__ = ["DBT_PROJECT_DIR", "DBT_VARS_TEMPLATE", "dbt_environment", "plan_days", "publish"]
-
-# cosmos renders these per run: the window of raw partitions tonight's dbt run processes.
-DBT_VARS_TEMPLATE = {
-    "ds": "{{ ti.xcom_pull(task_ids='plan_days')['ds'] }}",
-}
+__all__ = ["DBT_PROJECT_DIR", "dbt_environment", "plan_days", "publish"]
 
 
 def dbt_environment() -> dict[str, str]:
-    """The environment the dbt tasks run with: the warehouse path, telemetry off."""
-    return dbt_env(paths().warehouse)
+    """The environment the dbt tasks run with: the warehouse path, telemetry off, and the raw
+    partitions tonight's run processes (cosmos renders the template per run)."""
+    return dbt_env(paths().warehouse) | {DS_ENV: "{{ ti.xcom_pull(task_ids='plan_days')['ds'] }}"}
 
 
 def watch_after_build(dbt_group: Any) -> None:
@@ -72,7 +68,7 @@ def feeds_complete(context: Any) -> bool:
 
 
 def plan_days(context: Any) -> dict[str, str]:
-    """The raw partitions (business days) this run processes, for dbt's `ds` var."""
+    """The raw partitions (business days) this run processes, for dbt's YILIAN_DS."""
     return {"ds": ",".join(day.isoformat() for day in _days(context))}
 
 
