@@ -77,8 +77,8 @@ def _division_existed(division: str, birth_year: int) -> bool:
 def valid_resident_id(number: str) -> bool:
     """GB 11643 validity, as `stdnum.cn.ric.validate` checks it (length, digits, check
     character, birth date, division code), with the division lookup cached."""
-    if len(number) != 18 or not number[:17].isdigit():
-        return False
+    if len(number) != 18 or not (number[:17].isascii() and number[:17].isdigit()):
+        return False  # str.isdigit alone takes other scripts' digits, which stdnum cannot read
     if number[17] != ric.calc_check_digit(number):
         return False
     try:
@@ -88,15 +88,27 @@ def valid_resident_id(number: str) -> bool:
     return _division_existed(number[:6], born.year)
 
 
-def _attributes(
-    resident_id: str, key: bytes
-) -> tuple[str | None, str | None, int | None, str | None, bool]:
-    """(patient_key, sex, birth_year, county_code, valid) for one upper-cased resident ID."""
-    if not valid_resident_id(resident_id):
-        return None, None, None, None, False
-    sex = "M" if int(resident_id[16]) % 2 == 1 else "F"
-    digest = hmac.new(key, resident_id.encode(), hashlib.sha256).hexdigest()
-    return digest, sex, int(resident_id[6:10]), resident_id[:6], True
+def _derived(ids: list[str], key: bytes) -> pd.DataFrame:
+    """PATIENT_COLUMNS of distinct upper-cased resident IDs, indexed by ID; valid ones only.
+
+    The checks and the HMAC run once per distinct ID (hmac.digest: OpenSSL's one-shot); the
+    attributes are cut from the IDs column-wise.
+    """
+    valid = [rid for rid in ids if valid_resident_id(rid)]
+    text = pd.Series(valid, dtype="string")
+    odd = text.str[16].astype("Int64") % 2 == 1
+    return pd.DataFrame(
+        {
+            "patient_key": pd.array(
+                [hmac.digest(key, rid.encode(), "sha256").hex() for rid in valid], dtype="string"
+            ),
+            "patient_sex": odd.map({True: "M", False: "F"}).astype("string").array,
+            "patient_birth_year": text.str[6:10].astype("Int64").array,
+            "patient_county_code": text.str[:6].array,
+            "resident_id_valid": pd.array([True] * len(valid), dtype="boolean"),
+        },
+        index=pd.Index(valid, dtype=object),
+    )
 
 
 def pseudonymise(frame: pd.DataFrame, spec: TableSpec, key: bytes) -> pd.DataFrame:
@@ -108,13 +120,13 @@ def pseudonymise(frame: pd.DataFrame, spec: TableSpec, key: bytes) -> pd.DataFra
     out = frame.copy()
     if spec.has_patient and "patient_id_no" in out.columns:
         ids = out["patient_id_no"].astype("string").str.strip().str.upper()
-        lookup = {rid: _attributes(rid, key) for rid in ids.dropna().unique()}
-        missing: tuple[None, None, None, None, bool] = (None, None, None, None, False)
-        derived = [lookup.get(rid, missing) if not pd.isna(rid) else missing for rid in ids]
-        block = pd.DataFrame(derived, columns=[c.name for c in PATIENT_COLUMNS], index=out.index)
+        derived = _derived(ids.dropna().unique().tolist(), key)
+        # a row whose ID is missing or invalid finds nothing: nulls, and valid false
+        block = derived.reindex(ids.astype(object).where(ids.notna(), None).to_numpy())
         for column in PATIENT_COLUMNS:
             dtype = {"string": "string", "int": "Int64", "bool": "boolean"}[column.type]
-            out[column.name] = block[column.name].astype(dtype)
+            out[column.name] = block[column.name].astype(dtype).array
+        out["resident_id_valid"] = out["resident_id_valid"].fillna(False)
     out = out.drop(columns=[c for c in PII_COLUMNS if c in out.columns])
     return out[[c for c in spec.column_names if c in out.columns]]
 
