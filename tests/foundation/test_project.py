@@ -159,6 +159,6 @@ def test_marts_dag_is_partitioned_on_the_three_sources_and_publishes_after_dbt()
         "mart_interoperability_daily",
         "mart_alliance_kpis_monthly",
     ):
-        assert f"dbt.{mart}.run" in ids, mart
+        assert f"dbt.{mart}_run" in ids, mart
     publish = dag.get_task("publish")
     assert "dbt.dbt_producer_watcher" in publish.get_flat_relative_ids(upstream=True)

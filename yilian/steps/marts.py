@@ -6,7 +6,7 @@ Kept out of the DAG file so importing the DAG stays cheap and these steps are un
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from yilian.settings import paths
@@ -14,7 +14,9 @@ from yilian.steps import business_day
 from yilian.warehouse.dbt import DBT_PROJECT_DIR, DS_ENV, dbt_env, run_dbt
 
 log = logging.getLogger(__name__)
-__all__ = ["DBT_PROJECT_DIR", "dbt_environment", "plan_days", "publish"]
+__all__ = ["DBT_PROJECT_DIR", "MANIFEST", "dbt_environment", "plan_days", "publish"]
+#: What the DAG renders its per-model tasks from (`yilian.installation` parses the project).
+MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
 
 
 def dbt_environment() -> dict[str, str]:
@@ -52,34 +54,64 @@ def _days(context: Any) -> list[date]:
 
 
 def feeds_complete(context: Any) -> bool:
-    """Are all the sources of every day of this run loaded? False ends the run (skipped) and
-    says which feeds are still missing: the run of the last feed to land builds the day."""
+    """Are all the sources of every day of this run loaded, and is there something new to
+    build? False ends the run (skipped) and says why: the feeds still missing (the run of the
+    last feed to land builds the day), or that a run before it already built these very loads
+    (two feeds landing together start two runs of the day; the second has nothing to do).
+    A manual run naming its `days` always builds."""
     from yilian.sources import SOURCES
     from yilian.warehouse import raw
 
-    missing = {
-        day: [name for name in SOURCES if not raw.loaded(paths().warehouse, name, day)]
-        for day in _days(context)
-    }
+    db = paths().warehouse
+    days = _days(context)
+    missing = {day: [name for name in SOURCES if not raw.loaded(db, name, day)] for day in days}
     missing = {day: names for day, names in missing.items() if names}
     for day, names in missing.items():
         log.info("%s: waiting for %s; the last feed's run builds the day", day, ", ".join(names))
-    return not missing
+    if missing:
+        return False
+    if context["params"].get("days"):
+        return True
+    built = [
+        day
+        for day in days
+        if (raw.built_through(db, day) or datetime.min) >= raw.last_load(db, day)
+    ]
+    for day in built:
+        log.info("%s: the marts are already built from every load of the day", day)
+    return len(built) < len(days)
 
 
-def plan_days(context: Any) -> dict[str, str]:
-    """The raw partitions (business days) this run processes, for dbt's YILIAN_DS."""
-    return {"ds": ",".join(day.isoformat() for day in _days(context))}
+def plan_days(context: Any) -> dict[str, Any]:
+    """The raw partitions (business days) this run processes, for dbt's YILIAN_DS, and the
+    latest load of each, which the publish records as built."""
+    from yilian.warehouse import raw
+
+    days = _days(context)
+    return {
+        "ds": ",".join(day.isoformat() for day in days),
+        "loads_through": {
+            day.isoformat(): raw.last_load(paths().warehouse, day).isoformat() for day in days
+        },
+    }
 
 
-def publish() -> dict[str, int]:
-    """Publish the marts for BI (read-only DuckDB copy + Parquet); returns rows per table."""
+def publish(plan: dict[str, Any], run_id: str) -> dict[str, int]:
+    """Publish the marts for BI (read-only DuckDB copy + Parquet), then audit the days as built
+    from the loads the plan saw; returns rows per table."""
+    from yilian.warehouse import raw
     from yilian.warehouse.dbt import release_duckdb
     from yilian.warehouse.publish import publish_marts
 
     release_duckdb()  # the dbt tasks ran in this process and may still hold the file
     data = paths()
-    return publish_marts(data.warehouse, data.publish_dir).tables
+    tables = publish_marts(data.warehouse, data.publish_dir).tables
+    loads_through = {
+        date.fromisoformat(day): datetime.fromisoformat(through)
+        for day, through in plan["loads_through"].items()
+    }
+    raw.record_mart_build(data.warehouse, loads_through, run_id)
+    return tables
 
 
 def generate_docs() -> str:
