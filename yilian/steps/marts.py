@@ -27,17 +27,25 @@ def dbt_environment() -> dict[str, str]:
 
 def watch_after_build(dbt_group: Any) -> None:
     """Run cosmos's per-model watcher tasks after its single `dbt build`, outside the writer
-    pool and without retries.
+    pool and without retries; and keep the data tests in that build.
 
     Cosmos runs the watchers beside the build, polling; started after it, each reads its node's
     final status at once and holds no DuckDB slot (it writes nothing). When the build fails, or
     never starts because a step before it failed, the watchers are `upstream_failed`: one
-    failure shows as one red task, whose log names the failing nodes.
+    failure shows as one red task, whose log names the failing nodes. So a watcher per model's
+    tests would only ever repeat the build's outcome: the group renders none
+    (TestBehavior.NONE), and since cosmos then limits the build to models, seeds and snapshots
+    (`--resource-type`), that limit is lifted here: the one `dbt build` runs every test.
     """
     from cosmos.constants import PRODUCER_WATCHER_TASK_ID
 
     tasks = list(dbt_group.iter_tasks())
     producer = next(t for t in tasks if t.task_id.endswith(PRODUCER_WATCHER_TASK_ID))
+    flags = list(producer.dbt_cmd_flags or [])
+    while "--resource-type" in flags:
+        at = flags.index("--resource-type")
+        del flags[at : at + 2]
+    producer.dbt_cmd_flags = flags
     for watcher in tasks:
         if watcher is producer:
             continue
