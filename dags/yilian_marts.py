@@ -101,8 +101,8 @@ def yilian_marts() -> None:
         group_id="dbt",
         project_config=project,
         profile_config=ProfileConfig(
-            profile_name="yilian",
-            target_name="dev",
+            profile_name=marts.DBT_PROFILE,
+            target_name=marts.DBT_TARGET,
             profiles_yml_filepath=marts.DBT_PROJECT_DIR / "profiles.yml",
         ),
         execution_config=ExecutionConfig(

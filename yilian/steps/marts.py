@@ -11,10 +11,25 @@ from typing import Any
 
 from yilian.settings import paths
 from yilian.steps import business_day
-from yilian.warehouse.dbt import DBT_PROJECT_DIR, DS_ENV, dbt_env, run_dbt
+from yilian.warehouse.dbt import (
+    DBT_PROFILE,
+    DBT_PROJECT_DIR,
+    DBT_TARGET,
+    DS_ENV,
+    dbt_env,
+    run_dbt,
+)
 
 log = logging.getLogger(__name__)
-__all__ = ["DBT_PROJECT_DIR", "MANIFEST", "dbt_environment", "plan_days", "publish"]
+__all__ = [
+    "DBT_PROFILE",
+    "DBT_PROJECT_DIR",
+    "DBT_TARGET",
+    "MANIFEST",
+    "dbt_environment",
+    "plan_days",
+    "publish",
+]
 #: What the DAG renders its per-model tasks from (`yilian.installation` parses the project).
 MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
 

@@ -28,6 +28,9 @@ from pathlib import Path
 from yilian.settings import PROJECT_ROOT, paths, scoped_environ
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+#: Named on every invocation, as cosmos names them: dbt hashes the command line's profile and
+#: target into its partial-parse state, so the installation's parse serves the first night too.
+DBT_PROFILE, DBT_TARGET = "yilian", "dev"
 MART_TABLES = (
     "mart_referrals_daily",
     "mart_remote_diagnosis_daily",
@@ -155,6 +158,10 @@ def run_dbt(
         str(DBT_PROJECT_DIR),
         "--profiles-dir",
         str(DBT_PROJECT_DIR),
+        "--profile",
+        DBT_PROFILE,
+        "--target",
+        DBT_TARGET,
     ]
     if target_path is not None:
         cli_args += ["--target-path", str(target_path)]
