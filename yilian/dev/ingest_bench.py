@@ -6,8 +6,8 @@ and its peak resident memory. Beside each stage, its floor measured in the same 
 rows: for extract, the source's own driver fetching the window (sqlite3 for the hospital
 platform's SQLite, the FHIR searches without flattening, the drop files decoded and parsed by
 Arrow); for the others, DuckDB alone on the landed day (reading and rewriting it for
-pseudonymise+land, reading it for validate, reading it into a table for load). The ratio is the
-stage's work (its time less its imports) over the floor.
+pseudonymise+land, reading it for validate, reading it into a table of a database file for
+load). The ratio is the stage's work (its time less its imports) over the floor.
 
     python -m yilian.dev.ingest_bench --scales 1 10
 """
@@ -221,9 +221,10 @@ def duckdb_floors(landing: Path, source: str) -> dict[str, float]:
         for path in paths:
             con.sql(f"select * from read_parquet('{path}')").fetch_arrow_table()
 
-    def into_table() -> None:
-        for i, path in enumerate(paths):
-            con.execute(f"create or replace table t{i} as select * from read_parquet('{path}')")
+    def into_table() -> None:  # a database file, as the warehouse is: the commit writes it
+        with duckdb.connect(str(scratch / "floor.duckdb")) as db:
+            for i, path in enumerate(paths):
+                db.execute(f"create table t{i} as select * from read_parquet('{path}')")
 
     try:
         return {
