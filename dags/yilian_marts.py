@@ -7,20 +7,22 @@ starts a run of this DAG for **that day** (partition key `YYYY-MM-DD`). A rerun 
 day therefore rebuilds exactly that day.
 
 1. **check_feeds** — builds only once all three feeds of the day are loaded (the audit says so);
-   until then the run ends here, skipped, naming the feeds still missing.
+   until then the run ends here, skipped, naming the feeds still missing. It also ends, skipped,
+   when an earlier run already built the day from these very loads (two feeds that land
+   together start two runs; `audit.mart_builds` says what was built).
 2. **plan_days** — fails at once, naming the reader's PID, if another process (a BI tool on
    the warehouse file) still holds the warehouse after 30 s: dbt could not write, and every dbt
-   task is left upstream_failed. Then the day of the run (or the `days` param of a manual
-   run): dbt reprocesses exactly those raw partitions and the days their rows belong to (late
-   updates included), not the history.
+   task is left upstream_failed. Then the day of the run (or the `days` param of a manual run,
+   which always builds): dbt reprocesses exactly those raw partitions and the days their rows
+   belong to (late updates included), not the history.
 3. **dbt** — astronomer-cosmos in watcher mode: one `dbt build` (seeds, models, unit tests,
    contracts, data tests, in dependency order and threads) runs in `dbt_producer_watcher`, and
    every dbt model and seed has its own task that reports that node's outcome, so a failing
-   model is visible by name in the graph without paying a dbt start-up per model. A failing
-   test stops the publish.
+   model is visible by name in the graph without paying a dbt start-up per model (the data
+   tests run in the build; a failing test fails it and stops the publish).
 4. **publish** — copy schema `marts` to `publish/yilian_marts.duckdb` and one Parquet file per
    mart, swapped in atomically: BI tools read the copy while the next night writes the
-   warehouse.
+   warehouse; then record the day in `audit.mart_builds`.
 5. **docs** — the dbt docs site in `reports/dbt_docs/`.
 
 Writers to the DuckDB file share the pool `yilian_duckdb` (one slot). Full rebuild by hand:
@@ -40,7 +42,7 @@ from airflow.sdk import (
     task,
 )
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import ExecutionMode, InvocationMode, LoadMode
+from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
 
 from yilian.dags import schedule_bounds
 from yilian.sources import SOURCES
@@ -83,30 +85,35 @@ def yilian_marts() -> None:
         return marts.feeds_complete(get_current_context())
 
     @task
-    def plan_days() -> dict[str, str]:
+    def plan_days() -> dict:
         return marts.plan_days(get_current_context())
 
+    project = ProjectConfig(
+        dbt_project_path=marts.DBT_PROJECT_DIR,
+        manifest_path=marts.MANIFEST,
+        env_vars=marts.dbt_environment(),
+        # `dbt deps` in cosmos's copy of the project links the vendored packages (packages.yml)
+        # offline, so the DAG needs no dbt_packages/ of the checkout
+        install_dbt_deps=True,
+    )
+    # cosmos makes the manifest an ObjectStoragePath, whose read loads every Airflow plugin
+    # (FastAPI included): half a second of each parse and each task start, for a local file
+    project.manifest_path = marts.MANIFEST
     dbt = DbtTaskGroup(
         group_id="dbt",
-        project_config=ProjectConfig(
-            dbt_project_path=marts.DBT_PROJECT_DIR,
-            manifest_path=marts.DBT_PROJECT_DIR / "target" / "manifest.json",
-            env_vars=marts.dbt_environment(),
-            # `dbt deps` in cosmos's copy of the project links the vendored packages (packages.yml)
-            # offline, so the DAG needs no dbt_packages/ of the checkout
-            install_dbt_deps=True,
-        ),
+        project_config=project,
         profile_config=ProfileConfig(
-            profile_name="yilian",
-            target_name="dev",
+            profile_name=marts.DBT_PROFILE,
+            target_name=marts.DBT_TARGET,
             profiles_yml_filepath=marts.DBT_PROJECT_DIR / "profiles.yml",
         ),
         execution_config=ExecutionConfig(
             execution_mode=ExecutionMode.WATCHER, invocation_mode=InvocationMode.DBT_RUNNER
         ),
-        render_config=RenderConfig(load_method=LoadMode.AUTOMATIC, emit_datasets=False),
+        render_config=RenderConfig(
+            load_method=LoadMode.AUTOMATIC, emit_datasets=False, test_behavior=TestBehavior.NONE
+        ),
         operator_args={
-            "vars": marts.DBT_VARS_TEMPLATE,
             # one `dbt build` runs the models; each model's task watches it (no extra dbt runs)
             "deferrable": False,
             "poke_interval": 5,
@@ -116,15 +123,15 @@ def yilian_marts() -> None:
     marts.watch_after_build(dbt)
 
     @task
-    def publish() -> dict[str, int]:
-        return marts.publish()
+    def publish(plan: dict) -> dict[str, int]:
+        return marts.publish(plan, get_current_context()["run_id"])
 
     @task
     def docs() -> str:
         return marts.generate_docs()
 
-    published = publish()
-    check_feeds() >> plan_days() >> dbt >> published >> docs()
+    plan = plan_days()
+    check_feeds() >> plan >> dbt >> publish(plan) >> docs()
 
 
 yilian_marts()

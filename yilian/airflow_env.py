@@ -29,6 +29,13 @@ def airflow_env() -> dict[str, str]:
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": "yilian.airflow_env.SQLITE_CONNECT_ARGS",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+        # cosmos keeps dbt's partial parse between tasks here; its default (/tmp/cosmos) would
+        # be shared by every installation on the machine
+        "AIRFLOW__COSMOS__CACHE_DIR": f"{home}/cosmos_cache",
+        # cosmos's watcher otherwise rewrites an Airflow Variable with its whole XCom backup on
+        # every dbt event (a quarter of the marts build under the scheduler), for a retry of the
+        # producer that the marts DAG never makes (retries 0: a failed build fails the same way)
+        "AIRFLOW__COSMOS__ENABLE_WATCHER_RELIABLE_RETRY": "False",
         # Nothing phones home: cosmos and dbt report usage by default, GX sends analytics.
         # (Airflow 3.3 ships no usage-data collection, so it needs no switch.)
         "DO_NOT_TRACK": "1",

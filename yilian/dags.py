@@ -155,6 +155,9 @@ def source_dag(source_name: str, doc_md: str) -> DAG:
         if not any(spec.facility_master for spec in system.tables):
 
             @task.sensor(
+                # not shorter: Airflow 3.2-3.3 can mark a reschedule-mode sensor failed when its
+                # next poke is queued before the scheduler has processed the last one
+                # (apache/airflow#71172); at 5 s every night's first wait failed that way
                 poke_interval=30,
                 timeout=SENSOR_TIMEOUT.total_seconds(),
                 mode="reschedule",

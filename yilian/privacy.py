@@ -86,8 +86,8 @@ def _division_existed(division: str, birth_year: int) -> bool:
 def valid_resident_id(number: str) -> bool:
     """GB 11643 validity, as `stdnum.cn.ric.validate` checks it (length, digits, check
     character, birth date, division code), with the division lookup cached."""
-    if len(number) != 18 or not number[:17].isdigit():
-        return False
+    if len(number) != 18 or not (number[:17].isascii() and number[:17].isdigit()):
+        return False  # str.isdigit alone takes other scripts' digits, which stdnum cannot read
     if number[17] != ric.calc_check_digit(number):
         return False
     try:
@@ -97,18 +97,30 @@ def valid_resident_id(number: str) -> bool:
     return _division_existed(number[:6], born.year)
 
 
-Attributes = tuple[str | None, str | None, int | None, str | None, bool, date | None]
-_INVALID: Attributes = (None, None, None, None, False, None)
+def _derived(ids: list[str], key: bytes) -> pd.DataFrame:
+    """The patient columns of distinct upper-cased resident IDs, indexed by ID; valid ones only,
+    with the birth date (`_born`) the plausibility check needs before it is thrown away.
 
-
-def _attributes(resident_id: str, key: bytes) -> Attributes:
-    """(patient_key, sex, birth_year, county_code, valid, birth_date) for one upper-cased ID."""
-    if not valid_resident_id(resident_id):
-        return _INVALID
-    sex = "M" if int(resident_id[16]) % 2 == 1 else "F"
-    digest = hmac.new(key, resident_id.encode(), hashlib.sha256).hexdigest()
-    born = ric.get_birth_date(resident_id)
-    return digest, sex, born.year, resident_id[:6], True, born
+    The checks and the HMAC run once per distinct ID (hmac.digest: OpenSSL's one-shot); the
+    attributes are cut from the IDs column-wise.
+    """
+    valid = [rid for rid in ids if valid_resident_id(rid)]
+    text = pd.Series(valid, dtype="string")
+    odd = text.str[16].astype("Int64") % 2 == 1
+    return pd.DataFrame(
+        {
+            "patient_key": pd.array(
+                [hmac.digest(key, rid.encode(), "sha256").hex() for rid in valid], dtype="string"
+            ),
+            "patient_sex": odd.map({True: "M", False: "F"}).astype("string").array,
+            "patient_birth_year": text.str[6:10].astype("Int64").array,
+            "patient_county_code": text.str[:6].array,
+            "resident_id_valid": pd.array([True] * len(valid), dtype="boolean"),
+            # a valid ID's birth date is a real date (GB 11643, checked by stdnum above)
+            "_born": pd.to_datetime(text.str[6:14], format="%Y%m%d").array,
+        },
+        index=pd.Index(valid, dtype=object),
+    )
 
 
 def _plausible(
@@ -144,14 +156,15 @@ def pseudonymise(
     out = frame.copy()
     if spec.has_patient and "patient_id_no" in out.columns:
         ids = out["patient_id_no"].astype("string").str.strip().str.upper()
-        lookup = {rid: _attributes(rid, key) for rid in ids.dropna().unique()}
-        derived = [lookup.get(rid, _INVALID) if not pd.isna(rid) else _INVALID for rid in ids]
-        names = [c.name for c in PATIENT_COLUMNS if c.name != "resident_id_plausible"]
-        block = pd.DataFrame(derived, columns=[*names, "_born"], index=out.index)
+        derived = _derived(ids.dropna().unique().tolist(), key)
+        # a row whose ID is missing or invalid finds nothing: nulls, and valid false
+        block = derived.reindex(ids.astype(object).where(ids.notna(), None).to_numpy())
+        block.index = out.index
         block["resident_id_plausible"] = _plausible(block["_born"], out, spec, ds, max_age_years)
         for column in PATIENT_COLUMNS:
             dtype = {"string": "string", "int": "Int64", "bool": "boolean"}[column.type]
-            out[column.name] = block[column.name].astype(dtype)
+            out[column.name] = block[column.name].astype(dtype).array
+        out["resident_id_valid"] = out["resident_id_valid"].fillna(False)
     out = out.drop(columns=[c for c in PII_COLUMNS if c in out.columns])
     return out[[c for c in spec.column_names if c in out.columns]]
 

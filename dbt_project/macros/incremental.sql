@@ -1,30 +1,24 @@
 {#-
     Helpers for the day-incremental models.
 
-    Tonight's run processes the raw partitions of business day `ds` (var `ds`, given by the
-    marts DAG; a list of days also works). A row that changed tonight (a referral accepted, a late dispense, a report signed)
+    Tonight's run processes the raw partitions of business day `ds` (env YILIAN_DS, set by the
+    marts DAG and yilian.warehouse.dbt; comma-separated for several days). A row that changed tonight (a referral accepted, a late dispense, a report signed)
     re-appears in tonight's partition, so the facts upsert exactly the rows whose latest version
     came from that partition (`loaded_ds = ds`), and the marts recompute the business days of
     those rows. Without `ds` an incremental run processes the latest loaded partition.
 -#}
 
-{#- The business days tonight's run processes: var `ds` (a date, a list of dates, or a
-    comma-separated string, e.g. when the marts DAG catches up several days at once). -#}
+{#- The business days tonight's run processes. Read only when executing: the day is not part
+    of what dbt parses, so a new day keeps the partial parse (a `var` would not: dbt hashes the
+    command-line vars into its parse state). -#}
 {% macro ds_values() -%}
-    {%- set raw = var('ds', none) -%}
-    {%- if raw is none or raw == '' -%}
+    {%- if not execute -%}
         {{ return([]) }}
-    {%- elif raw is string -%}
-        {{ return(raw.split(',') | map('trim') | reject('equalto', '') | list) }}
-    {%- elif raw is iterable -%}
-        {{ return(raw | map('string') | list) }}
-    {%- else -%}
-        {#- an unquoted YAML date (`--vars '{ds: 2026-11-05}'`) arrives as a date -#}
-        {{ return([raw | string]) }}
     {%- endif -%}
+    {{ return(env_var('YILIAN_DS', '').split(',') | map('trim') | reject('equalto', '') | list) }}
 {%- endmacro %}
 
-{#- For `<column> in {{ processing_days(...) }}`: tonight's days, or without var ds the latest
+{#- For `<column> in {{ processing_days(...) }}`: tonight's days, or without YILIAN_DS the latest
     `column` of `relation`. -#}
 {% macro processing_days(relation, column='ds') -%}
     {%- set days = ds_values() -%}

@@ -2,7 +2,7 @@
 
 Three dbt invocations, shared by every test of the module:
 1. raw days D1 and D2 loaded, `dbt build` (seeds, models, unit tests, contracts, data tests);
-2. day D3 loaded, `dbt build` with var ds = D3 (the nightly incremental run);
+2. day D3 loaded, `dbt build` with ds = D3 (the nightly incremental run);
 3. `dbt build --full-refresh`, which must give exactly the tables of run 2.
 Expected values are computed by hand from the fixture rows.
 """
@@ -75,6 +75,7 @@ class Runs:
         self.full_refresh: Tables = {}
         self.results: list[DbtResult] = []
         self.tamper_survived: bool | None = None
+        self.incremental_log = ""  # dbt.log of run 2
         self.first_shapes: dict[str, tuple[int, int]] = {}
         self.incremental_shapes: dict[str, tuple[int, int]] = {}
         self.first_days: dict[str, set[date]] = {}
@@ -117,7 +118,12 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
     con.close()
 
     load_days(warehouse, [D3])
+    log = base / "target" / "logs" / "dbt.log"
+    seen = log.stat().st_size
     out.results.append(build(ds=D3, **kwargs))
+    with log.open(encoding="utf-8") as f:
+        f.seek(seen)
+        out.incremental_log = f.read()
     con = duckdb.connect(str(warehouse))
     (value,) = con.execute(
         "select green_channel_referrals from marts.mart_referrals_daily "
@@ -137,6 +143,13 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Runs:
     out.results.append(build(full_refresh=True, **kwargs))
     out.full_refresh = dump(warehouse)
     return out
+
+
+def test_a_new_day_keeps_the_partial_parse(runs: Runs) -> None:
+    """The day is not part of what dbt parses, so the nightly run does not parse the project
+    again (it did while the day was a `--vars` entry)."""
+    assert "Unable to do partial parsing" not in runs.incremental_log
+    assert "Partial parsing enabled" in runs.incremental_log
 
 
 def test_every_build_passes_models_unit_tests_contracts_and_data_tests(runs: Runs) -> None:

@@ -153,12 +153,15 @@ def test_marts_dag_is_partitioned_on_the_three_sources_and_publishes_after_dbt()
         for t in watchers
     )
     assert producer.pool == "yilian_duckdb" and producer.retries == 0
+    # one watcher per model, and the build still runs the data tests (nothing limits its types)
+    assert not [t for t in ids if t.endswith(".test") or t.endswith("_test")]
+    assert "--resource-type" not in (producer.dbt_cmd_flags or [])
     for mart in (
         "mart_referrals_daily",
         "mart_remote_diagnosis_daily",
         "mart_interoperability_daily",
         "mart_alliance_kpis_monthly",
     ):
-        assert f"dbt.{mart}.run" in ids, mart
+        assert f"dbt.{mart}_run" in ids, mart
     publish = dag.get_task("publish")
     assert "dbt.dbt_producer_watcher" in publish.get_flat_relative_ids(upstream=True)

@@ -71,13 +71,14 @@ def test_same_person_same_key_whatever_the_case_or_source() -> None:
 def test_invalid_ids_are_flagged_never_hashed() -> None:
     bad_check = VALID_F[:-1] + "1"
     bad_month = "110105194913310013"  # right check character, month 13
+    other_digits = "11010\u0665" + VALID_F[6:]  # an Arabic-Indic 5: isdigit() says yes
     out = pseudonymise(
-        _frame([bad_check, bad_month, None]),
+        _frame([bad_check, bad_month, None, other_digits]),
         source("prescriptions").table("prescriptions"),
         KEY,
         DS,
     )
-    assert out["resident_id_valid"].tolist() == [False, False, False]
+    assert out["resident_id_valid"].tolist() == [False, False, False, False]
     assert out["patient_key"].isna().all()
     assert out["patient_sex"].isna().all() and out["patient_county_code"].isna().all()
     assert out["resident_id_plausible"].isna().all()  # resident_id_valid speaks for these

@@ -1,10 +1,20 @@
 """Every benchmark in one run: `yilian bench` / `make bench` / `python -m yilian.dev.bench`.
 
-(a) the simulator, (b) ingestion stage by stage, (c) the nightly incremental `dbt build` beside
-the time DuckDB alone needs to read the raw rows, (d) whether a night costs the same after a
-month of history as after one day (DESIGN.md promises it does). Everything runs in a temporary
-YILIAN_DATA_DIR with a fresh pseudonym key and imaging token, so the user's data/ and secrets are
-never touched. Figures only: timings vary by machine, so nothing here asserts on them.
+Named parts, each runnable alone (`yilian bench night --scales 1`):
+
+- `simulator` — one day generated per scale;
+- `ingest` — ingestion stage by stage, each beside its floor (yilian.dev.ingest_bench, P1);
+- `night` — one night through the real scheduler, all four DAGs (yilian.dev.night_bench, P2,
+  and every DAG file's parse time, P4);
+- `dbt` — the nightly incremental `dbt build` beside DuckDB alone reading the raw rows;
+- `history` — the night after a year of history beside the night after one day (P3): the
+  same night 2 is run twice, once on one day of history and once after the raw partitions of
+  the days before day 1 were bulk-written from day 1's rows (shifted back a day at a time, ids
+  made unique: what the generator would give, in seconds instead of hours) and built.
+
+Everything runs in a temporary YILIAN_DATA_DIR with a fresh pseudonym key and imaging token, so
+the user's data/ and secrets are never touched. Figures only: timings vary by machine and by
+what else it runs (the load average is printed beside them), so nothing here asserts on them.
 """
 
 from __future__ import annotations
@@ -23,13 +33,11 @@ from pathlib import Path
 from typing import Any
 
 from yilian.dev import sim_layout
-from yilian.dev.ingest_bench import peak_rss_mib
+from yilian.dev.ingest_bench import child_result, peak_rss_mib
 from yilian.dev.main_job import imaging_connection
 from yilian.settings import paths, scoped_environ
 from yilian.sources import SOURCES
 
-HISTORY_SCALE = 1.0
-DEFAULT_HISTORY_DAYS = 30
 CONNECTION_VARS = ("AIRFLOW_CONN_YILIAN_HOSPITAL", "AIRFLOW_CONN_YILIAN_PRESCRIPTIONS_DROP")
 
 
@@ -51,7 +59,7 @@ def scratch(root: Path) -> Iterator[None]:
         yield
 
 
-# --- (c)/(d): a simulated region ingested night by night ----------------------------------------
+# --- a simulated region ingested night by night (dbt, history) ---------------------------------
 
 
 @dataclass(frozen=True)
@@ -128,9 +136,7 @@ class Region:
         target = str(self.root / "dbt_target")  # keeps dbt_project/target out of the bench
         child = ctx.Process(target=_dbt_child, args=(day, target, queue))
         child.start()
-        run = queue.get()
-        child.join()
-        return run
+        return child_result(child, queue, f"dbt build of {day or 'everything'}")
 
     def night(self, number: int) -> Night:
         """Ingest day `number`, then time its incremental build and DuckDB's floor."""
@@ -224,8 +230,8 @@ def _print_floor(floor: DuckDBFloor) -> None:
 
 
 def nightly(r: Region) -> Night:
-    """(c): day 1 ingested and fully built, then night 2 timed."""
-    print(f"\n[c] nightly dbt build, scale {r.scale:g}")
+    """Day 1 ingested and fully built, then night 2 timed."""
+    print(f"\n[dbt] nightly dbt build, scale {r.scale:g}")
     print(f"  {'simulate days 1-2':<36}{r.simulate(2):>8.1f} s")
     print(f"  {'ingest day 1 (3 sources)':<36}{r.ingest(r.day(1)):>8.1f} s")
     _print_build("full build after day 1", r.build())
@@ -236,28 +242,67 @@ def nightly(r: Region) -> Night:
     return night
 
 
-def history(r: Region, days: int, night2: Night) -> Night:
-    """(d): `days` days of history, a full build, then night `days + 1` beside night 2.
+def bulk_history(day1: date, days: int) -> int:
+    """Raw partitions (and their audit rows) for the `days - 1` days before `day1`, from
+    day 1's: events shifted back k days with their ids suffixed `~k`; the masters (tables
+    without freshness: alliances, facilities, populations) repeated as they are, as a
+    snapshot is. Returns the raw rows written."""
+    from yilian.sources import all_tables
+    from yilian.warehouse import raw
 
-    Continues the region of (c), whose warehouse already holds days 1-2 built.
+    written = 0
+    with raw.connect(paths().warehouse) as con:
+        for spec in all_tables():
+            exprs = []
+            for c in spec.columns:
+                if not spec.freshness:
+                    exprs.append(c.name)
+                elif c.type == "timestamp":
+                    exprs.append(f"{c.name} - to_days(cast(k as integer))")
+                elif c.type == "date":
+                    exprs.append(f"{c.name} - cast(k as integer)")
+                elif c.type == "string" and (c.name.endswith("_id") or c.name in spec.key):
+                    exprs.append(f"{c.name} || '~' || k")
+                else:
+                    exprs.append(c.name)
+            (n,) = con.execute(
+                f"insert into raw.{spec.raw_name} by position select {', '.join(exprs)}, "
+                f"ds - cast(k as integer) from raw.{spec.raw_name}, range(1, ?) t(k) "
+                "where ds = ?",
+                [days, day1],
+            ).fetchone()
+            written += n
+        con.execute(
+            "insert into audit.load_runs select a.* replace (a.ds - cast(k as integer) as ds) "
+            "from audit.load_runs a, range(1, ?) t(k) where a.ds = ?",
+            [days, day1],
+        )
+    return written
+
+
+def history(r: Region, days: int, night2: Night) -> Night:
+    """(P3) `days` days of history under night 2, then night 2 again beside its first run.
+
+    Continues the region of `nightly`, whose warehouse holds days 1-2 built: the history goes
+    before day 1, is built in full, and day 2 is re-ingested and rebuilt (a rerun is the same
+    night: same rows, same incremental build).
     """
-    print(f"\n[d] history independence, scale {r.scale:g}, {days} days of history")
-    print(f"  {f'simulate up to day {days + 1}':<36}{r.simulate(days + 1):>8.1f} s")
-    if days > 2:
-        started = time.perf_counter()
-        for number in range(3, days + 1):
-            r.ingest(r.day(number))
-        print(f"  {f'ingest days 3-{days}':<36}{time.perf_counter() - started:>8.1f} s")
-        _print_build(f"full build after day {days}", r.build())
-    night = r.night(days + 1)
-    print(f"  {f'ingest day {days + 1} (3 sources)':<36}{night.ingest_seconds:>8.1f} s")
+    print(f"\n[history] the night after {days} days of history, scale {r.scale:g}")
+    started = time.perf_counter()
+    rows = bulk_history(r.day(1), days)
+    print(f"  {f'bulk raw history ({rows:,} rows)':<36}{time.perf_counter() - started:>8.1f} s")
+    _print_build(f"full build of {days} days", r.build())
+    night = r.night(2)
+    print(f"  {'ingest day 2 again (3 sources)':<36}{night.ingest_seconds:>8.1f} s")
     _print_build(f"nightly incremental build, {night.day}", night.build)
     _print_floor(night.floor)
-    ratio = night.build.seconds / night2.build.seconds
+    before = night2.ingest_seconds + night2.build.seconds
+    after = night.ingest_seconds + night.build.seconds
     print(
-        f"  night {days + 1} vs night 2: {night.build.seconds:.1f} s vs "
-        f"{night2.build.seconds:.1f} s, ratio {ratio:.2f} "
-        f"(dbt nodes {night.build.node_seconds:.1f} s vs {night2.build.node_seconds:.1f} s)"
+        f"  night after {days} days vs after 1 day: {after:.1f} s vs {before:.1f} s, ratio "
+        f"{after / before:.2f} (ingest {night.ingest_seconds:.1f} vs "
+        f"{night2.ingest_seconds:.1f} s; dbt build {night.build.seconds:.1f} vs "
+        f"{night2.build.seconds:.1f} s, ratio {night.build.seconds / night2.build.seconds:.2f})"
     )
     return night
 
@@ -268,13 +313,13 @@ def history(r: Region, days: int, night2: Night) -> Night:
 def simulator_section(scales: tuple[float, ...]) -> None:
     from yilian_sim.bench import run_benchmark
 
-    print("\n[a] simulator: one day generated per scale")
+    print("\n[simulator] one day generated per scale")
     run_benchmark(scales)
 
 
 def ingestion_section(scales: tuple[float, ...]) -> None:
     """The ingestion benchmark (yilian.dev.ingest_bench), in a scratch installation of its own."""
-    print("\n[b] ingestion: one day per scale, stage by stage, beside DuckDB reading the day")
+    print("\n[ingest] one day per scale, stage by stage, each beside its floor")
     from yilian.dev.ingest_bench import run_benchmark
 
     with tempfile.TemporaryDirectory(prefix="yilian-bench-ingest-") as tmp, scratch(Path(tmp)):
@@ -287,30 +332,51 @@ def ingestion_section(scales: tuple[float, ...]) -> None:
             tempfile.tempdir = saved
 
 
+PARTS = ("simulator", "ingest", "night", "dbt", "history")
+DEFAULT_SCALES = (1.0, 10.0, 50.0)
+HISTORY_SCALE = 10.0
+HISTORY_DAYS = 365
+
+
 def run_all(
-    scales: tuple[float, ...] = (1.0, 10.0), history_days: int = DEFAULT_HISTORY_DAYS
+    parts: tuple[str, ...] = PARTS,
+    scales: tuple[float, ...] = DEFAULT_SCALES,
+    history_scale: float = HISTORY_SCALE,
+    history_days: int = HISTORY_DAYS,
 ) -> None:
-    """Print every benchmark, labelled [a] to [d]; (d) runs at scale 1 whatever `scales`."""
+    """Print the named parts, in the order of PARTS, with the machine's load around them."""
+    from yilian.dev.night_bench import run_nights
+
     started = time.perf_counter()
-    simulator_section(scales)
-    ingestion_section(scales)
-    for scale in scales:
-        with region(scale) as r:
-            night = nightly(r)
-            if scale == HISTORY_SCALE:
-                history(r, history_days, night)
-    if HISTORY_SCALE not in scales:
-        with region(HISTORY_SCALE) as r:
+    print(f"yilian bench {' '.join(parts)}; load average {_load()}; {os.cpu_count()} cores")
+    if "simulator" in parts:
+        simulator_section(scales)
+    if "ingest" in parts:
+        ingestion_section(scales)
+    if "night" in parts:
+        run_nights(scales)
+    if "dbt" in parts:
+        for scale in scales:
+            with region(scale) as r:
+                nightly(r)
+    if "history" in parts:
+        with region(history_scale) as r:
             history(r, history_days, nightly(r))
-    print(f"\nbench finished in {time.perf_counter() - started:.0f} s")
+    print(f"\nbench finished in {time.perf_counter() - started:.0f} s; load average {_load()}")
+
+
+def _load() -> str:
+    return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scales", type=float, nargs="+", default=[1.0, 10.0])
-    parser.add_argument("--history-days", type=int, default=DEFAULT_HISTORY_DAYS)
+    parser.add_argument("parts", nargs="*", choices=PARTS, default=list(PARTS))
+    parser.add_argument("--scales", type=float, nargs="+", default=list(DEFAULT_SCALES))
+    parser.add_argument("--history-scale", type=float, default=HISTORY_SCALE)
+    parser.add_argument("--history-days", type=int, default=HISTORY_DAYS)
     args = parser.parse_args()
-    run_all(tuple(args.scales), args.history_days)
+    run_all(tuple(args.parts), tuple(args.scales), args.history_scale, args.history_days)
 
 
 if __name__ == "__main__":

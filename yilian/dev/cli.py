@@ -35,10 +35,11 @@ def cmd_ui(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    """Every benchmark: simulator, ingestion per stage (beside DuckDB alone), nightly dbt build."""
-    from yilian.dev.bench import run_all
+    """The benchmarks (all, or the named parts): simulator, ingestion per stage beside its
+    floor, the night through the real scheduler, the nightly dbt build, a year of history."""
+    from yilian.dev.bench import PARTS, run_all
 
-    run_all(tuple(args.scales), history_days=args.history_days)
+    run_all(tuple(args.parts or PARTS), tuple(args.scales), args.history_scale, args.history_days)
     return 0
 
 
@@ -55,11 +56,24 @@ def add_commands(add: Add, day: Callable[[str], object], positive: Callable[[str
 
     bench = add("bench", cmd_bench)
     bench.add_argument(
-        "scales", nargs="*", type=scale_arg, default=[1.0, 10.0], help="scales to measure (1 10)"
+        "parts",
+        nargs="*",
+        choices=["simulator", "ingest", "night", "dbt", "history"],
+        help="parts to run (default: all)",
+    )
+    bench.add_argument(
+        "--scales",
+        nargs="+",
+        type=scale_arg,
+        default=[1.0, 10.0, 50.0],
+        help="scales of simulator, ingest, night and dbt (1 10 50)",
+    )
+    bench.add_argument(
+        "--history-scale", type=scale_arg, default=10.0, help="scale of the history part (10)"
     )
     bench.add_argument(
         "--history-days",
         type=positive,
-        default=30,
-        help="days of history before the night compared with night 2 (30)",
+        default=365,
+        help="days of history before the night compared with the night after one day (365)",
     )

@@ -55,7 +55,7 @@ def _boolean(values: pd.Series) -> pd.Series:
 
 def _cast(values: pd.Series, kind: str) -> pd.Series:
     if kind == "string":
-        return values.astype(object).map(lambda v: None if pd.isna(v) else str(v)).astype("string")
+        return values.astype("string")  # str() of every value, nulls as NA, column-wise
     if kind == "int":
         return pd.to_numeric(values, errors="raise").astype("Int64")
     if kind == "float":

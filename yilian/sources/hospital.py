@@ -240,8 +240,10 @@ class HospitalPlatform(Source):
                     window = [table.c.updated_at < hi]
                     if not spec.snapshot:
                         window.append(table.c.updated_at >= lo)
+                    # the driver's own values (text on SQLite): `typed` casts whole columns at
+                    # once, where SQLAlchemy's result types would convert value by value
                     stmt = (
-                        sa.select(table)
+                        sa.select(*(sa.type_coerce(c, sa.types.NullType()) for c in table.c))
                         .where(*window)
                         .order_by(*(table.c[k] for k in spec.key if k in table.c))
                     )
@@ -250,7 +252,7 @@ class HospitalPlatform(Source):
                     ).execute(stmt)
                     names = list(result.keys())
                     chunks = [
-                        pd.DataFrame.from_records(rows, columns=names)
+                        pd.DataFrame(list(map(tuple, rows)), columns=names, dtype=object)
                         for rows in result.partitions()
                     ]
                     frame = (

@@ -6,42 +6,63 @@ Kept out of the DAG file so importing the DAG stays cheap and these steps are un
 from __future__ import annotations
 
 import logging
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
 from yilian.settings import paths
 from yilian.steps import business_day
-from yilian.warehouse.dbt import DBT_PROJECT_DIR, dbt_env, run_dbt
+from yilian.warehouse.dbt import (
+    DBT_PROFILE,
+    DBT_PROJECT_DIR,
+    DBT_TARGET,
+    DS_ENV,
+    dbt_env,
+    run_dbt,
+)
 
 log = logging.getLogger(__name__)
-__all__ = ["DBT_PROJECT_DIR", "DBT_VARS_TEMPLATE", "dbt_environment", "plan_days", "publish"]
-
-# cosmos renders these per run: the window of raw partitions tonight's dbt run processes.
-DBT_VARS_TEMPLATE = {
-    "ds": "{{ ti.xcom_pull(task_ids='plan_days')['ds'] }}",
-}
+__all__ = [
+    "DBT_PROFILE",
+    "DBT_PROJECT_DIR",
+    "DBT_TARGET",
+    "MANIFEST",
+    "dbt_environment",
+    "plan_days",
+    "publish",
+]
+#: What the DAG renders its per-model tasks from (`yilian.installation` parses the project).
+MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
 
 
 def dbt_environment() -> dict[str, str]:
-    """The environment the dbt tasks run with: the warehouse path, telemetry off."""
-    return dbt_env(paths().warehouse)
+    """The environment the dbt tasks run with: the warehouse path, telemetry off, and the raw
+    partitions tonight's run processes (cosmos renders the template per run)."""
+    return dbt_env(paths().warehouse) | {DS_ENV: "{{ ti.xcom_pull(task_ids='plan_days')['ds'] }}"}
 
 
 def watch_after_build(dbt_group: Any) -> None:
     """Run cosmos's per-model watcher tasks after its single `dbt build`, outside the writer
-    pool and without retries.
+    pool and without retries; and keep the data tests in that build.
 
     Cosmos runs the watchers beside the build, polling; started after it, each reads its node's
     final status at once and holds no DuckDB slot (it writes nothing). When the build fails, or
     never starts because a step before it failed, the watchers are `upstream_failed`: one
-    failure shows as one red task, whose log names the failing nodes.
+    failure shows as one red task, whose log names the failing nodes. So a watcher per model's
+    tests would only ever repeat the build's outcome: the group renders none
+    (TestBehavior.NONE), and since cosmos then limits the build to models, seeds and snapshots
+    (`--resource-type`), that limit is lifted here: the one `dbt build` runs every test.
     """
     from cosmos.constants import PRODUCER_WATCHER_TASK_ID
 
     tasks = list(dbt_group.iter_tasks())
     producer = next(t for t in tasks if t.task_id.endswith(PRODUCER_WATCHER_TASK_ID))
+    flags = list(producer.dbt_cmd_flags or [])
+    while "--resource-type" in flags:
+        at = flags.index("--resource-type")
+        del flags[at : at + 2]
+    producer.dbt_cmd_flags = flags
     for watcher in tasks:
         if watcher is producer:
             continue
@@ -58,19 +79,32 @@ def _days(context: Any) -> list[date]:
 
 
 def feeds_complete(context: Any) -> bool:
-    """Are all the sources of every day of this run loaded? False ends the run (skipped) and
-    says which feeds are still missing: the run of the last feed to land builds the day."""
+    """Are all the sources of every day of this run loaded, and is there something new to
+    build? False ends the run (skipped) and says why: the feeds still missing (the run of the
+    last feed to land builds the day), or that a run before it already built these very loads
+    (two feeds landing together start two runs of the day; the second has nothing to do).
+    A manual run naming its `days` always builds."""
     from yilian.sources import SOURCES
     from yilian.warehouse import raw
 
-    missing = {
-        day: [name for name in SOURCES if not raw.loaded(paths().warehouse, name, day)]
-        for day in _days(context)
-    }
+    db = paths().warehouse
+    days = _days(context)
+    missing = {day: [name for name in SOURCES if not raw.loaded(db, name, day)] for day in days}
     missing = {day: names for day, names in missing.items() if names}
     for day, names in missing.items():
         log.info("%s: waiting for %s; the last feed's run builds the day", day, ", ".join(names))
-    return not missing
+    if missing:
+        return False
+    if context["params"].get("days"):
+        return True
+    built = [
+        day
+        for day in days
+        if (raw.built_through(db, day) or datetime.min) >= raw.last_load(db, day)
+    ]
+    for day in built:
+        log.info("%s: the marts are already built from every load of the day", day)
+    return len(built) < len(days)
 
 
 #: How long a reader may keep the warehouse before the build gives up on it.
@@ -81,8 +115,9 @@ class WarehouseHeld(AirflowFailException):
     """Another process holds the warehouse file; the build would fail model by model."""
 
 
-def plan_days(context: Any) -> dict[str, str]:
-    """The raw partitions (business days) this run processes, for dbt's `ds` var.
+def plan_days(context: Any) -> dict[str, Any]:
+    """The raw partitions (business days) this run processes, for dbt's YILIAN_DS, and the
+    latest load of each, which the publish records as built.
 
     First, the warehouse must be free: DuckDB lets no writer in while another process has the
     file open, even read-only, so a reader would make dbt fail; the run stops here instead,
@@ -102,17 +137,31 @@ def plan_days(context: Any) -> dict[str, str]:
         )
         log.error("%s", message)
         raise WarehouseHeld(message)
-    return {"ds": ",".join(day.isoformat() for day in _days(context))}
+    days = _days(context)
+    return {
+        "ds": ",".join(day.isoformat() for day in days),
+        "loads_through": {
+            day.isoformat(): raw.last_load(warehouse, day).isoformat() for day in days
+        },
+    }
 
 
-def publish() -> dict[str, int]:
-    """Publish the marts for BI (read-only DuckDB copy + Parquet); returns rows per table."""
+def publish(plan: dict[str, Any], run_id: str) -> dict[str, int]:
+    """Publish the marts for BI (read-only DuckDB copy + Parquet), then audit the days as built
+    from the loads the plan saw; returns rows per table."""
+    from yilian.warehouse import raw
     from yilian.warehouse.dbt import release_duckdb
     from yilian.warehouse.publish import publish_marts
 
     release_duckdb()  # the dbt tasks ran in this process and may still hold the file
     data = paths()
-    return publish_marts(data.warehouse, data.publish_dir).tables
+    tables = publish_marts(data.warehouse, data.publish_dir).tables
+    loads_through = {
+        date.fromisoformat(day): datetime.fromisoformat(through)
+        for day, through in plan["loads_through"].items()
+    }
+    raw.record_mart_build(data.warehouse, loads_through, run_id)
+    return tables
 
 
 def generate_docs() -> str:

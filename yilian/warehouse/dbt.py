@@ -2,8 +2,13 @@
 
 One entry point for the CLI, the marts DAG and the tests, so all three run dbt the same way:
 the project and profiles directories of `dbt_project/`, the warehouse path from
-`yilian.settings.paths()` (or an explicit file), nothing phoning home, and the vars the models
-reads (`ds`, the business days of the day-incremental models).
+`yilian.settings.paths()` (or an explicit file), nothing phoning home, and the business days the
+day-incremental models process (env YILIAN_DS, read by the macro `ds_values`).
+
+The days are an environment variable rather than a `--vars` entry because dbt hashes the
+command-line vars into its partial-parse state: a new day every night threw the whole parse away
+("Unable to do partial parsing because config vars … have changed"). The macro reads the
+variable only when executing, so parsing never records it either.
 
     from yilian.warehouse.dbt import build
     build(ds="2026-11-05")                  # tonight: reprocess the days touched by ds
@@ -13,18 +18,19 @@ reads (`ds`, the business days of the day-incremental models).
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 from yilian.settings import PROJECT_ROOT, paths, scoped_environ
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+#: Named on every invocation, as cosmos names them: dbt hashes the command line's profile and
+#: target into its partial-parse state, so the installation's parse serves the first night too.
+DBT_PROFILE, DBT_TARGET = "yilian", "dev"
 MART_TABLES = (
     "mart_referrals_daily",
     "mart_remote_diagnosis_daily",
@@ -67,32 +73,29 @@ class DbtResult:
         return f"dbt {' '.join(self.args[:1])}: {parts} in {self.elapsed_seconds:.1f}s"
 
 
-def dbt_env(warehouse: Path | str | None = None) -> dict[str, str]:
-    """Environment for a dbt run: the warehouse file and every telemetry switch off."""
+DS_ENV = "YILIAN_DS"
+Days = date | str | Sequence[date | str] | None
+
+
+def dbt_env(warehouse: Path | str | None = None, ds: Days = None) -> dict[str, str]:
+    """Environment for a dbt run: the warehouse file, the business days `ds` (none: the
+    incremental models process the latest loaded partition) and every telemetry switch off."""
     return {
         "YILIAN_WAREHOUSE": str(Path(warehouse) if warehouse else paths().warehouse),
+        DS_ENV: dbt_days(ds),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
         "DBT_USE_COLORS": "False",  # task logs are read in a browser: no ANSI codes
         "DO_NOT_TRACK": "1",
     }
 
 
-def dbt_vars(
-    ds: date | str | Sequence[date | str] | None = None,
-    *,
-    extra: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The `--vars` the models read (see `vars:` in dbt_project.yml)."""
-    out: dict[str, Any] = {}
-    if isinstance(ds, date):
-        out["ds"] = ds.isoformat()
-    elif isinstance(ds, str):
-        out["ds"] = ds
-    elif ds is not None:  # several days at once (a catch-up run)
-        out["ds"] = [d.isoformat() if isinstance(d, date) else str(d) for d in ds]
-    if extra:
-        out.update(extra)
-    return out
+def dbt_days(ds: Days = None) -> str:
+    """The days as YILIAN_DS carries them: comma-separated YYYY-MM-DD ('' for none)."""
+    if ds is None:
+        return ""
+    if isinstance(ds, (date, str)):
+        ds = [ds]
+    return ",".join(d.isoformat() if isinstance(d, date) else str(d) for d in ds)
 
 
 def release_duckdb() -> None:
@@ -136,7 +139,7 @@ def run_dbt(
     args: Sequence[str],
     *,
     warehouse: Path | str | None = None,
-    vars: Mapping[str, Any] | None = None,
+    ds: Days = None,
     target_path: Path | str | None = None,
     raise_on_failure: bool = True,
 ) -> DbtResult:
@@ -155,15 +158,16 @@ def run_dbt(
         str(DBT_PROJECT_DIR),
         "--profiles-dir",
         str(DBT_PROJECT_DIR),
+        "--profile",
+        DBT_PROFILE,
+        "--target",
+        DBT_TARGET,
     ]
     if target_path is not None:
         cli_args += ["--target-path", str(target_path)]
         cli_args += ["--log-path", str(Path(target_path) / "logs")]
-    if vars:
-        cli_args += ["--vars", json.dumps(dict(vars))]
-
     started = time.monotonic()
-    with _ENV_LOCK, scoped_environ(dbt_env(warehouse_path)):
+    with _ENV_LOCK, scoped_environ(dbt_env(warehouse_path, ds)):
         try:
             install_packages()
             outcome = dbtRunner().invoke(cli_args)
@@ -193,14 +197,14 @@ def run_dbt(
         details = "; ".join(f"{n.unique_id}: {n.status}: {n.message}" for n in run.failures)
         raise DbtError(
             f"dbt {' '.join(args)} failed on {warehouse_path}"
-            f"{' (ds=' + str(vars['ds']) + ')' if vars and vars.get('ds') else ''}: "
+            f"{' (ds=' + dbt_days(ds) + ')' if ds else ''}: "
             f"{details or run.exception or 'see dbt.log'}"
         )
     return run
 
 
 def build(
-    ds: date | str | Sequence[date | str] | None = None,
+    ds: Days = None,
     *,
     full_refresh: bool = False,
     warehouse: Path | str | None = None,
@@ -218,7 +222,7 @@ def build(
     return run_dbt(
         args,
         warehouse=warehouse,
-        vars=dbt_vars(ds),
+        ds=ds,
         target_path=target_path,
         raise_on_failure=raise_on_failure,
     )

@@ -49,6 +49,11 @@ KEY_DDL = """
 create table if not exists audit.pseudonym_key (
     fingerprint varchar not null, recorded_at timestamp not null, run_id varchar not null
 )"""
+MART_BUILDS_DDL = """
+create table if not exists audit.mart_builds (
+    ds date not null, loads_through timestamp not null, run_id varchar not null,
+    built_at timestamp not null
+)"""
 LOCK_WAIT_SECONDS = 120.0
 #: The quality snapshot (CONTRACTS §4): what the operator's data-quality page reads, so that no
 #: web request ever opens the warehouse (a reader holding the file makes the writers fail).
@@ -149,6 +154,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     for table, column, ddl in wanted:
         if (f"{table}.{column}",) not in present:
             con.execute(f"alter table {table} add column {column} {ddl}")
+    con.execute(MART_BUILDS_DDL)
 
 
 def _now() -> datetime:
@@ -230,6 +236,38 @@ def outcome(path: Path, source_name: str, ds: date) -> str | None:
 
 def loaded(path: Path, source_name: str, ds: date) -> bool:
     return outcome(path, source_name, ds) == "loaded"
+
+
+def last_load(path: Path, ds: date) -> datetime | None:
+    """When the latest load of any source's `ds` finished (None: nothing loaded)."""
+    with connect(path, read_only=True) as con:
+        if not _exists(con, "audit", "load_runs"):
+            return None
+        return con.execute(
+            "select max(finished_at) from audit.load_runs where ds = ? and outcome = 'loaded'",
+            [ds],
+        ).fetchone()[0]
+
+
+def built_through(path: Path, ds: date) -> datetime | None:
+    """The latest load the marts of `ds` were last built and published from (None: never)."""
+    with connect(path, read_only=True) as con:
+        if not _exists(con, "audit", "mart_builds"):
+            return None
+        return con.execute(
+            "select max(loads_through) from audit.mart_builds where ds = ?", [ds]
+        ).fetchone()[0]
+
+
+def record_mart_build(path: Path, loads_through: dict[date, datetime], run_id: str) -> None:
+    """Audit that the marts of these days were built and published from their loads up to
+    `loads_through[ds]`."""
+    with connect(path) as con:
+        ensure_schema(con)
+        con.executemany(
+            "insert into audit.mart_builds values (?, ?, ?, ?)",
+            [(ds, through, run_id, _now()) for ds, through in loads_through.items()],
+        )
 
 
 def trailing_volumes(path: Path, raw_name: str, ds: date, days: int = 7) -> list[int]:
