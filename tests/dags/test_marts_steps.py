@@ -29,7 +29,7 @@ def load(source_name: str) -> None:
         raw.AuditRow(source_name, DAY, name, 0, 0, 0, "loaded", "", None, "r") for name in tables
     ]
     rejected = pa.table({})
-    raw.load_day(paths().warehouse, source_name, DAY, tables, rejected, audit)
+    raw.load_day(paths().warehouse, source_name, DAY, tables, rejected, audit, "fingerprint")
 
 
 def context(days: list[str] | None = None) -> dict:
