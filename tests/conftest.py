@@ -15,8 +15,6 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -31,13 +29,10 @@ from yilian.airflow_env import airflow_env  # noqa: E402  (needs the variables a
 
 os.environ.update(airflow_env())  # override anything the developer exported
 
-from yilian_sim.config import FaultSpec, SimulationConfig  # noqa: E402
 from yilian_sim.layout import Layout  # noqa: E402
 
+from tests.region import Region  # noqa: E402
 from yilian.settings import paths  # noqa: E402
-
-START = date(2026, 11, 1)
-SCALE = 0.02
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -65,56 +60,6 @@ def airflow_db() -> Iterator[None]:
         assert not bag.import_errors, bag.import_errors
         sync_bag_to_db(bag, "dags-folder", None)  # what `airflow dags reserialize` does
     yield
-
-
-@dataclass
-class Region:
-    """A simulated region writing into this test's own data directory."""
-
-    root: Path
-    scale: float = SCALE
-    faults: tuple[FaultSpec, ...] = ()
-    written: list[date] = field(default_factory=list)
-
-    @property
-    def config(self) -> SimulationConfig:
-        return SimulationConfig(scale=self.scale, start=START, faults=self.faults)
-
-    def simulate(self, days: int | list[date]):
-        from yilian_sim.run import simulate_days
-
-        result = simulate_days(self.config, days, Layout(paths().sim_dir))
-        self.written.extend(sorted(result.rows))
-        return result
-
-    def day(self, n: int) -> date:
-        return START + timedelta(days=n)
-
-    def pii(self) -> dict[str, set[str]]:
-        """Resident IDs, names and phones of every simulated patient (from the events)."""
-        from yilian_sim.activity import generate_day
-        from yilian_sim.region import build_region
-
-        region = build_region(self.config)
-        people = set()
-        last = max(self.written)
-        day = START
-        while day <= last:
-            events = generate_day(self.config, region, day)
-            for group in (
-                events.encounters,
-                events.referrals,
-                events.result_recognitions,
-                events.remote_reads,
-                events.prescriptions,
-            ):
-                people.update(e.patient for e in group)
-            day += timedelta(days=1)
-        return {
-            "resident_id": {p.resident_id for p in people},
-            "name": {p.name for p in people},
-            "phone": {p.phone for p in people},
-        }
 
 
 @contextmanager

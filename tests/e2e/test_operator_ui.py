@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Region
 from tests.ingestion.warehouse import query
+from tests.region import Region
 from tests.ui import quality_region
 from tests.ui.quality_region import LOADED_DAYS, RUNS
 from yilian.settings import PROJECT_ROOT, paths
@@ -154,7 +154,13 @@ def test_operator_pages_in_the_airflow_ui(airflow_ui, browser) -> None:
             lambda d: "auto-generated documentation" in d.find_element(By.TAG_NAME, "body").text
         )
         wait.until(
-            ec.element_to_be_clickable((By.XPATH, "//a[normalize-space()='yilian']"))
+            # the project's folder under "Projects" (the metrics have a "yilian" folder too)
+            ec.element_to_be_clickable(
+                (
+                    By.XPATH,
+                    "//*[normalize-space()='Projects']/following::a[normalize-space()='yilian']",
+                )
+            )
         ).click()
         wait.until(lambda d: "seeds" in d.find_element(By.TAG_NAME, "body").text)
     finally:

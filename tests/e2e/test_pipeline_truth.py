@@ -21,7 +21,7 @@ import pytest
 from yilian_sim.config import FaultSpec, SimulationConfig
 from yilian_sim.layout import Layout
 
-from tests.conftest import START, Region
+from tests.region import START, Region
 from yilian.settings import paths
 
 pytestmark = pytest.mark.e2e

@@ -23,8 +23,8 @@ import pytest
 from pandas.testing import assert_frame_equal
 from yilian_sim.config import FaultSpec
 
-from tests.conftest import START, Region
 from tests.ingestion.warehouse import pii_hits, query, stored_texts
+from tests.region import START, Region
 
 pytestmark = pytest.mark.e2e
 DAYS = [START + timedelta(days=i) for i in range(3)]

@@ -17,8 +17,8 @@ from datetime import timedelta
 import pytest
 from yilian_sim.config import FaultSpec
 
-from tests.conftest import START, Region
 from tests.ingestion.warehouse import assert_same, query, reconciled, snapshot
+from tests.region import START, Region
 from yilian.settings import paths
 from yilian.sources import SOURCES
 from yilian.sources.base import ExtractError

@@ -13,8 +13,8 @@ from datetime import timedelta
 import pytest
 from yilian_sim.config import FaultSpec
 
-from tests.conftest import START, Region
 from tests.ingestion.warehouse import query, reconciled
+from tests.region import START, Region
 from yilian.steps import ingest
 
 FAULT_DAY = START + timedelta(days=9)

@@ -141,7 +141,7 @@ def test_fast_validity_check_agrees_with_stdnum() -> None:
     from yilian_sim.faults import corrupt_resident_id
     from yilian_sim.region import build_region
 
-    from tests.conftest import START
+    from tests.region import START
     from yilian.privacy import valid_resident_id
 
     config = SimulationConfig(scale=0.02)

@@ -10,8 +10,8 @@ import shutil
 import duckdb
 import pytest
 
-from tests.conftest import START, Region
 from tests.ingestion.warehouse import assert_same, query, snapshot
+from tests.region import START, Region
 from yilian.cli import main
 from yilian.privacy import pseudonymise
 from yilian.settings import paths

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 from yilian_sim.config import FaultSpec
 
-from tests.conftest import START, Region
+from tests.region import START, Region
 from yilian.steps import ingest
 
 FAULTS = (FaultSpec("invalid_resident_ids", rate=0.03),)

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import Region
 from tests.ingestion.warehouse import query
+from tests.region import Region
 from tests.ui import quality_region
 from tests.ui.quality_region import BLOCKED_DAY, LOADED_DAYS, RUNS
 from yilian import operator_ui
