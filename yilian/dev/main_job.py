@@ -202,11 +202,21 @@ def imaging_connection(base_url: str) -> str:
 
 
 def reset_runtime_data(data: Paths) -> None:
-    """Start the main job from empty sources and warehouse (secrets and Airflow's DB stay)."""
+    """Start the main job from empty sources, warehouse and DAG runs (secrets stay).
+
+    The simulated days are always the same partitions, so the runs of an earlier `make run`
+    (or of a scheduler left running) would count as tonight's: the installation's SQLite
+    metadata DB goes too, and prepare_airflow makes it again.
+    """
     import shutil
+
+    from yilian.airflow_env import airflow_env
 
     for path in (data.sim_dir, data.landing_dir, data.warehouse.parent, data.publish_dir):
         shutil.rmtree(path, ignore_errors=True)
+    metadata = airflow_env()["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    if metadata.startswith("sqlite:///"):
+        Path(metadata.removeprefix("sqlite:///")).unlink(missing_ok=True)
 
 
 def run_main_job(config, days: int) -> int:
