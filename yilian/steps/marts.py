@@ -43,11 +43,12 @@ def dbt_environment() -> dict[str, str]:
 
 
 def watch_after_build(dbt_group: Any) -> None:
-    """Run cosmos's per-model watcher tasks after its single `dbt build`, outside the writer
-    pool and without retries; and keep the data tests in that build.
+    """Run cosmos's per-model watcher tasks after its single `dbt build`, in the triggerer,
+    outside the writer pool and without retries; and keep the data tests in that build.
 
     Cosmos runs the watchers beside the build, polling; started after it, each reads its node's
-    final status at once and holds no DuckDB slot (it writes nothing). When the build fails, or
+    final status at once and holds no DuckDB slot (it writes nothing), and in the triggerer
+    no worker process either (`yilian.steps.watchers`). When the build fails, or
     never starts because a step before it failed, the watchers are `upstream_failed`: one
     failure shows as one red task, whose log names the failing nodes. So a watcher per model's
     tests would only ever repeat the build's outcome: the group renders none
@@ -55,6 +56,9 @@ def watch_after_build(dbt_group: Any) -> None:
     (`--resource-type`), that limit is lifted here: the one `dbt build` runs every test.
     """
     from cosmos.constants import PRODUCER_WATCHER_TASK_ID
+    from cosmos.operators._watcher.base import BaseConsumerSensor
+
+    from yilian.steps.watchers import start_in_triggerer
 
     tasks = list(dbt_group.iter_tasks())
     producer = next(t for t in tasks if t.task_id.endswith(PRODUCER_WATCHER_TASK_ID))
@@ -70,6 +74,8 @@ def watch_after_build(dbt_group: Any) -> None:
             producer >> watcher
         watcher.pool = "default_pool"
         watcher.retries = 0
+        if isinstance(watcher, BaseConsumerSensor):
+            start_in_triggerer(watcher)
 
 
 def _days(context: Any) -> list[date]:
