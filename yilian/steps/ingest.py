@@ -136,7 +136,7 @@ def validate(
     max_bad_row_share: float = DEFAULT_MAX_BAD_ROW_SHARE,
 ) -> dict[str, Any]:
     """Run the GX suites, write the quarantine decisions; on a blocking rule audit and raise."""
-    from yilian.landing import read_landed, write_atomic
+    from yilian.landing import partition_path, read_landed, write_atomic
     from yilian.quality import checks, quarantine
     from yilian.quality.suites import validate_tables
     from yilian.warehouse import raw
@@ -156,6 +156,7 @@ def validate(
         ds,
         run_id,
         checks.with_checks(frames, specs, db, ds),
+        {name: partition_path(paths().landing_dir, spec, ds) for name, spec in specs.items()},
         specs,
         {name: checks.parameters(specs[name], ds, known, db) for name in frames},
         paths().data_docs_dir,
