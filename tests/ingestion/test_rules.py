@@ -12,6 +12,7 @@ import json
 import logging
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -130,6 +131,7 @@ def test_duckdb_finds_the_rows_gx_finds(tmp_path: Path) -> None:
     landed = tmp_path / "part-0.parquet"
     pq.write_table(pa.Table.from_pandas(frame.drop(columns="_flag"), preserve_index=False), landed)
     outcomes = rules.evaluate(
+        duckdb.connect(),
         {"expectations": [{"type": k, "kwargs": kw} for k, kw in EXPECTATIONS]},
         PARAMS,
         landed,
@@ -146,6 +148,7 @@ def test_a_rule_on_a_missing_column_cannot_be_evaluated(tmp_path: Path) -> None:
     landed = tmp_path / "part-0.parquet"
     pq.write_table(pa.table({"a": [1]}), landed)
     [outcome] = rules.evaluate(
+        duckdb.connect(),
         {
             "expectations": [
                 {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "b"}}

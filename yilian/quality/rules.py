@@ -186,6 +186,7 @@ def failing_rows(
 
 
 def evaluate(
+    con: duckdb.DuckDBPyConnection,
     suite: dict[str, Any],
     params: dict[str, Any],
     landed: Path,
@@ -195,8 +196,6 @@ def evaluate(
 ) -> list[Outcome]:
     """Every expectation of `suite` on one batch: the landed partition plus its check columns
     (`types` are the batch's columns with their pandas dtypes, `rows` its length)."""
-    import duckdb
-
     columns = list(types)
     present = set(columns)
     outcomes, row_rules = [], []
@@ -223,10 +222,9 @@ def evaluate(
             outcome.success = (low is None or rows >= low) and (high is None or rows <= high)
         else:
             row_rules.append(outcome)
-    with duckdb.connect() as con:
-        failing, missing = failing_rows(
-            con, batch_relation(con, landed, checks), [(o.kind, o.kwargs) for o in row_rules]
-        )
+    failing, missing = failing_rows(
+        con, batch_relation(con, landed, checks), [(o.kind, o.kwargs) for o in row_rules]
+    )
     for outcome, bad, nulls in zip(row_rules, failing, missing, strict=True):
         outcome.rows, outcome.missing, outcome.success = bad, nulls, not len(bad)
     return outcomes

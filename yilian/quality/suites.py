@@ -17,7 +17,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -170,34 +170,31 @@ def _run_name(source: str, ds: date, run_id: str) -> str:
 
 
 def validate_tables(
-    source: str,
-    ds: date,
-    run_id: str,
     frames: dict[str, pd.DataFrame],
     landed: dict[str, Path],
     specs: dict[str, TableSpec],
     params: dict[str, dict[str, Any]],
-    docs_dir: Path,
     max_bad_row_share: float,
-) -> dict[str, TableVerdict]:
-    """Evaluate every table's suite on its batch, keep the outcomes as GX validation results,
-    and build one Data Docs page per table.
+) -> tuple[dict[str, TableVerdict], dict[str, list[Any]]]:
+    """Evaluate every table's suite on its batch (yilian.quality.rules): the decisions, and
+    each expectation's outcome (for `results_record`).
 
-    `frames` are the landed partitions (`landed`) with their check columns. The rules run in
-    DuckDB (yilian.quality.rules); GX's store keeps the results and GX renders the Data Docs,
-    once for the whole source rather than per table.
+    `frames` are the landed partitions (`landed`) with their check columns.
     """
+    import duckdb
     import pyarrow as pa
 
     from yilian.quality import rules
 
     verdicts: dict[str, TableVerdict] = {}
     evaluated: dict[str, list[rules.Outcome]] = {}
+    con = duckdb.connect()
     for name, frame in frames.items():
         spec = specs[name]
         frame = frame.reset_index(drop=True)
         checks = [c for c in frame.columns if c.startswith("_")]
-        outcomes = rules.evaluate(
+        evaluated[name] = rules.evaluate(
+            con,
             load_suite(spec),
             params[name],
             landed[name],
@@ -205,11 +202,9 @@ def validate_tables(
             {c: str(t) for c, t in frame.dtypes.items()},
             len(frame),
         )
-        evaluated[name] = outcomes
-        verdicts[name] = _decide(spec, frame, outcomes, max_bad_row_share)
-    for name, path in _keep_results(source, ds, run_id, frames, specs, evaluated, docs_dir).items():
-        verdicts[name].data_docs_path = path
-    return verdicts
+        verdicts[name] = _decide(spec, frame, evaluated[name], max_bad_row_share)
+    con.close()
+    return verdicts, evaluated
 
 
 def _json(value: Any) -> Any:
@@ -223,31 +218,27 @@ def _json(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def _gx_result(outcome: Any, frame: pd.DataFrame, batch_id: str) -> Any:
-    """One expectation's outcome as GX's ExpectationValidationResult (SUMMARY format)."""
-    from great_expectations.core import ExpectationValidationResult
-    from great_expectations.expectations.expectation_configuration import (
-        ExpectationConfiguration,
-    )
-
+def _result(outcome: Any, frame: pd.DataFrame, batch_id: str) -> dict[str, Any]:
+    """One expectation's outcome in the shape of GX's ExpectationValidationResult (the SUMMARY
+    result format: counts and the first unexpected values)."""
     from yilian.quality.rules import columns_of
 
-    config = ExpectationConfiguration(
-        type=outcome.kind,
-        kwargs={k: _json(v) for k, v in outcome.kwargs.items()} | {"batch_id": batch_id},
-        meta=outcome.meta,
-    )
+    config = {
+        "type": outcome.kind,
+        "kwargs": {k: _json(v) for k, v in outcome.kwargs.items()} | {"batch_id": batch_id},
+        "meta": outcome.meta,
+    }
     if outcome.error:
-        return ExpectationValidationResult(
-            success=False,
-            expectation_config=config,
-            result={},
-            exception_info={
+        return {
+            "success": False,
+            "expectation_config": config,
+            "result": {},
+            "exception_info": {
                 "raised_exception": True,
                 "exception_message": outcome.error,
                 "exception_traceback": outcome.error,  # the renderer shows it; no Python error
             },
-        )
+        }
     if outcome.rows is None:
         result = {"observed_value": _json(outcome.observed)}
     else:
@@ -255,10 +246,8 @@ def _gx_result(outcome: Any, frame: pd.DataFrame, batch_id: str) -> Any:
         judged = total - outcome.missing
         shown = outcome.rows[:PARTIAL].tolist()
         cols = columns_of(outcome.kind, outcome.kwargs)
-        values = [
-            _json(frame.iloc[r][cols].tolist() if len(cols) > 1 else frame.iloc[r][cols[0]])
-            for r in shown
-        ]
+        values = [_json(frame[cols].iloc[r].tolist()) for r in shown]
+        values = [v if len(cols) > 1 else v[0] for v in values]
         counts: dict[str, int] = {}
         for v in values:
             counts[json.dumps(v)] = counts.get(json.dumps(v), 0) + 1
@@ -276,12 +265,20 @@ def _gx_result(outcome: Any, frame: pd.DataFrame, batch_id: str) -> Any:
                 {"value": json.loads(v), "count": n} for v, n in counts.items()
             ],
         }
-    return ExpectationValidationResult(
-        success=outcome.success, expectation_config=config, result=result
-    )
+    return {"success": outcome.success, "expectation_config": config, "result": result}
 
 
-def _keep_results(
+def _run_time(moment: datetime) -> str:
+    """A run time as GX names it in its store keys and Data Docs paths."""
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+
+
+def page_path(docs_dir: Path, suite_name: str, run_name: str, run_time: str, batch_id: str) -> Path:
+    """Where GX's site builder puts the Data Docs page of one validation result."""
+    return docs_dir / "validations" / suite_name / run_name / run_time / f"{batch_id}.html"
+
+
+def results_record(
     source: str,
     ds: date,
     run_id: str,
@@ -289,64 +286,96 @@ def _keep_results(
     specs: dict[str, TableSpec],
     evaluated: dict[str, list[Any]],
     docs_dir: Path,
-) -> dict[str, str | None]:
-    """Store each table's outcomes as a GX suite validation result and render their Data
-    Docs pages; the page of each table."""
+) -> dict[str, Any]:
+    """The validation's outcomes as GX suite validation results (plain JSON, for
+    `render_data_docs`), each with the path its Data Docs page will have."""
+    moment = datetime.now(UTC)
+    run_name = _run_name(source, ds, run_id)
+    tables = {}
+    for name, outcomes in evaluated.items():
+        spec = specs[name]
+        batch_id = f"{source}-{spec.raw_name}"
+        frame = frames[name].reset_index(drop=True)
+        results = [_result(o, frame, batch_id) for o in outcomes]
+        passed = sum(r["success"] for r in results)
+        tables[name] = {
+            "page": str(page_path(docs_dir, spec.raw_name, run_name, _run_time(moment), batch_id)),
+            "result": {
+                "success": passed == len(results),
+                "results": results,
+                "suite_name": spec.raw_name,
+                "statistics": {
+                    "evaluated_expectations": len(results),
+                    "successful_expectations": passed,
+                    "unsuccessful_expectations": len(results) - passed,
+                    "success_percent": 100 * passed / len(results) if results else None,
+                },
+                "meta": {
+                    "active_batch_definition": {
+                        "datasource_name": source,
+                        "data_connector_name": "fluent",
+                        "data_asset_name": spec.raw_name,
+                        "batch_identifiers": {"ds": ds.isoformat()},
+                    },
+                    "batch_spec": {"evaluated_by": "duckdb", "rows": len(frame)},
+                },
+                "batch_id": batch_id,
+            },
+        }
+    return {"run_name": run_name, "run_time": moment.isoformat(), "tables": tables}
+
+
+def render_data_docs(record: dict[str, Any], docs_dir: Path) -> dict[str, str]:
+    """Keep a validation's results in GX's store and render their Data Docs pages (only this
+    run's; the index lists every validation in the store). The page of each table."""
     # GX logs hundreds of INFO lines from its import on; the task log keeps our own decisions
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     import great_expectations as gx
-    from great_expectations.core import ExpectationSuiteValidationResult
+    from great_expectations.core import (
+        ExpectationSuiteValidationResult,
+        ExpectationValidationResult,
+    )
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,
         ValidationResultIdentifier,
     )
+    from great_expectations.expectations.expectation_configuration import (
+        ExpectationConfiguration,
+    )
 
     context = _context(docs_dir)
-    run = RunIdentifier(run_name=_run_name(source, ds, run_id))
+    run_time = datetime.fromisoformat(record["run_time"])
+    run = RunIdentifier(run_name=record["run_name"], run_time=run_time)
     identifiers = {}
-    for name, outcomes in evaluated.items():
-        spec = specs[name]
-        batch_id = f"{source}-{spec.raw_name}"
-        frame = frames[name].reset_index(drop=True)
-        results = [_gx_result(o, frame, batch_id) for o in outcomes]
-        passed = sum(r.success for r in results)
-        suite_result = ExpectationSuiteValidationResult(
-            success=passed == len(results),
-            results=results,
-            suite_name=spec.raw_name,
-            statistics={
-                "evaluated_expectations": len(results),
-                "successful_expectations": passed,
-                "unsuccessful_expectations": len(results) - passed,
-                "success_percent": 100 * passed / len(results) if results else None,
-            },
-            meta={
-                "great_expectations_version": gx.__version__,
-                "active_batch_definition": {
-                    "datasource_name": source,
-                    "data_connector_name": "fluent",
-                    "data_asset_name": spec.raw_name,
-                    "batch_identifiers": {"ds": ds.isoformat()},
-                },
-                "batch_spec": {"evaluated_by": "duckdb", "rows": len(frame)},
-                "run_id": run,
-                "validation_time": run.run_time,
-            },
-            batch_id=batch_id,
-        )
+    for name, table in record["tables"].items():
+        kept = dict(table["result"])
+        kept["results"] = [
+            ExpectationValidationResult(
+                **(r | {"expectation_config": ExpectationConfiguration(**r["expectation_config"])})
+            )
+            for r in kept["results"]
+        ]
+        kept["meta"] = kept["meta"] | {
+            "great_expectations_version": gx.__version__,
+            "run_id": run,
+            "validation_time": run_time,
+        }
         identifiers[name] = ValidationResultIdentifier(
-            expectation_suite_identifier=ExpectationSuiteIdentifier(name=spec.raw_name),
+            expectation_suite_identifier=ExpectationSuiteIdentifier(name=kept["suite_name"]),
             run_id=run,
-            batch_identifier=batch_id,
+            batch_identifier=kept["batch_id"],
         )
-        context.validation_results_store.set(identifiers[name], suite_result)
-    # only this run's pages are rendered; the index lists every validation in the store
+        context.validation_results_store.set(
+            identifiers[name], ExpectationSuiteValidationResult(**kept)
+        )
     context.build_data_docs(site_names=[SITE], resource_identifiers=list(identifiers.values()))
     pages = {}
     for name, identifier in identifiers.items():
-        urls = context.get_docs_sites_urls(resource_identifier=identifier, site_names=[SITE])
-        pages[name] = urls[0]["site_url"].removeprefix("file://") if urls else None
+        [url] = context.get_docs_sites_urls(resource_identifier=identifier, site_names=[SITE])
+        pages[name] = url["site_url"].removeprefix("file://")
+        if pages[name] != record["tables"][name]["page"]:  # the audit already names the page
+            raise RuntimeError(f"GX rendered {pages[name]}, not {record['tables'][name]['page']}")
     return pages
 
 
