@@ -1,8 +1,9 @@
-"""The ingestion steps of one source and day: extract → pseudonymise+land → validate → load.
+"""The ingestion steps of one source and day: extract → pseudonymise+land → validate → load,
+and validate → data_docs.
 
 Steps hand each other small JSON summaries (XCom) and files: the extract's staging copy
-(encrypted: it still holds personal data), the landed Parquet, and validation's decisions.
-Nothing here knows a particular source: what differs lives in `yilian.sources`.
+(encrypted: it still holds personal data), the landed Parquet, validation's decisions and
+results. Nothing here knows a particular source: what differs lives in `yilian.sources`.
 """
 
 from __future__ import annotations
