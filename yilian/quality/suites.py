@@ -317,7 +317,11 @@ def results_record(
                         "data_asset_name": spec.raw_name,
                         "batch_identifiers": {"ds": ds.isoformat()},
                     },
-                    "batch_spec": {"evaluated_by": "duckdb", "rows": len(frame)},
+                    "batch_spec": {
+                        "data_asset_name": spec.raw_name,
+                        "evaluated_by": "duckdb",
+                        "rows": len(frame),
+                    },
                 },
                 "batch_id": batch_id,
             },
