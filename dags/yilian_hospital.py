@@ -10,6 +10,8 @@ Reads the six tables of the hospital platform (HIS / 全民健康信息平台) f
    by a keyed HMAC, drop names and phones; write `landing/source=hospital/table=*/ds=*/`.
 3. **validate** — the GX suites in `expectations/hospital__*.json`: quarantine bad rows, block
    the day on schema drift, empty feeds or too many bad rows. Data Docs in `reports/data_docs`.
+   **data_docs** then renders the day's GX Data Docs pages, passed or blocked (outside the
+   writer pool).
 4. **load** — replace the day in `raw`, `quarantine.rejected_rows`, `audit.load_runs`, in one
    DuckDB transaction (pool `yilian_duckdb`); updates the Asset `yilian://raw/hospital`.
 

@@ -11,6 +11,8 @@ last updated on business day `ds` (`_lastUpdated` ge/lt, +08:00), following ever
    drop `subject.display`; write `landing/source=imaging/table=*/ds=*/`.
 3. **validate** — `expectations/imaging__*.json`: modality, facilities, turnaround order
    (a report cannot be signed before its read was requested), volume.
+   **data_docs** then renders the day's GX Data Docs pages, passed or blocked (outside the
+   writer pool).
 4. **load** — replace the day in `raw`, quarantine and audit (pool `yilian_duckdb`); updates the
    Asset `yilian://raw/imaging`.
 

@@ -14,6 +14,8 @@ simulator's drop folder), then writes `manifest_<ds>.json` last, with row counts
    drop names and phones; write landing Parquet.
 4. **validate** — `expectations/prescriptions__*.json`: schema, pharmacy credit codes
    (GB 32100), hospitals known to the facility master.
+   **data_docs** then renders the day's GX Data Docs pages, passed or blocked (outside the
+   writer pool).
 5. **load** — replace the day in `raw`, quarantine and audit (pool `yilian_duckdb`); updates the
    Asset `yilian://raw/prescriptions`.
 

@@ -1,6 +1,7 @@
-"""The one definition of a source DAG: extract → pseudonymise_and_land → validate → load.
+"""The one definition of a source DAG: extract → pseudonymise_and_land → validate → load, and
+validate → data_docs (rendered whether the day passed or blocked, outside the writer pool).
 
-Every source gets the same four tasks, the same timetable, retries and failure callback; its own
+Every source gets the same five tasks, the same timetable, retries and failure callback; its own
 extract options become params of its DAG. A source that says when a day is complete waits for
 it, and a source checked against the facility master waits for the master's day: both waits run
 in the triggerer (`yilian.steps.waits`). A DAG file is then one call and its documentation.
@@ -135,8 +136,13 @@ def source_dag(source_name: str, doc_md: str) -> DAG:
             context = get_current_context()
             return ingest.load(source_name, business_day(context), context["run_id"], validated)
 
+        @task(trigger_rule="all_done")
+        def data_docs() -> dict:
+            return ingest.data_docs(source_name, business_day(get_current_context()))
+
         extracted = extract()
         validated = validate(pseudonymise_and_land(extracted))
+        validated >> data_docs()
         if system.signals_completion:
             (
                 WaitForDay(task_id="wait_for_delivery", check="delivery", source_name=source_name)

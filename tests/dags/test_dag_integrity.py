@@ -70,10 +70,14 @@ def test_structure(dagbag, source: str) -> None:
     steps = ["extract", "pseudonymise_and_land", "validate", "load"]
     expected = (["wait_for_delivery"] if source == "prescriptions" else []) + steps
     sensors = [] if source == "hospital" else ["wait_for_facility_master"]
-    assert sorted(dag.task_ids) == sorted(expected + sensors)
+    assert sorted(dag.task_ids) == sorted(expected + sensors + ["data_docs"])
     for upstream, downstream in zip(expected, expected[1:], strict=False):
         extra = set(sensors) if downstream == "validate" else set()
         assert dag.get_task(downstream).upstream_task_ids == {upstream} | extra
+    # Data Docs of a blocked day too, and never in the writers' pool
+    docs = dag.get_task("data_docs")
+    assert docs.upstream_task_ids == {"validate"} and docs.trigger_rule == "all_done"
+    assert docs.pool != "yilian_duckdb"
     assert isinstance(dag.timetable, CronPartitionTimetable)
     assert dag.timetable.expression == "0 0 * * *"
     assert str(dag.timetable.timezone) == "Asia/Shanghai"

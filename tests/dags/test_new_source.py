@@ -52,7 +52,14 @@ def test_the_factory_builds_its_dag_with_its_options(with_lab: Source) -> None:
     dag = source_dag("lab", doc_md="### yilian_lab")
     assert dag.dag_id == "yilian_lab"
     assert sorted(dag.task_ids) == sorted(
-        ["extract", "pseudonymise_and_land", "wait_for_facility_master", "validate", "load"]
+        [
+            "extract",
+            "pseudonymise_and_land",
+            "wait_for_facility_master",
+            "validate",
+            "load",
+            "data_docs",
+        ]
     )  # it has no facility master of its own, so it waits for the hospital platform's day
     assert dag.get_task("validate").upstream_task_ids == {
         "pseudonymise_and_land",

@@ -87,16 +87,20 @@ def known_facilities(
     return known
 
 
-def parameters(spec: TableSpec, ds: date, known_facilities: set[str], db: Path) -> dict[str, Any]:
-    """Suite parameters for one table on one day."""
-    history = raw.trailing_volumes(db, spec.raw_name, ds)
-    floor = (
-        int(VOLUME_FLOOR_SHARE * statistics.median(history))
-        if len(history) >= VOLUME_MIN_DAYS
-        else 0
-    )
-    return {
-        "end_of_day": pd.Timestamp(datetime.combine(ds + timedelta(days=1), time())),
-        "known_facilities": sorted(known_facilities),
-        "volume_floor": floor,
-    }
+def parameters(
+    specs: dict[str, TableSpec], ds: date, known_facilities: set[str], db: Path
+) -> dict[str, dict[str, Any]]:
+    """Suite parameters for each table on one day."""
+    volumes = raw.trailing_volumes(db, [spec.raw_name for spec in specs.values()], ds)
+    end_of_day = pd.Timestamp(datetime.combine(ds + timedelta(days=1), time()))
+    known = sorted(known_facilities)
+    params = {}
+    for name, spec in specs.items():
+        history = volumes[spec.raw_name]
+        floor = (
+            int(VOLUME_FLOOR_SHARE * statistics.median(history))
+            if len(history) >= VOLUME_MIN_DAYS
+            else 0
+        )
+        params[name] = {"end_of_day": end_of_day, "known_facilities": known, "volume_floor": floor}
+    return params

@@ -1,22 +1,23 @@
 """Run a source's GX suites on its landed batches and turn the results into decisions.
 
-GX validates pandas DataFrames here: its SQL datasource fails on DuckDB (DESIGN.md), and the
-landed partition is the exact thing that will be loaded. Each expectation's `meta.action` says
-what a failure means: `block` stops the whole source for the day (nothing loads), `quarantine`
-moves the failing rows — found through `unexpected_index_list` of result_format COMPLETE — to
-quarantine. A quarantine rule that cannot be evaluated (its column is missing) blocks, and so
-does a table whose bad rows exceed the allowed share: past that point the batch is broken, not
-a few bad rows. Data Docs are built for every validation into settings.paths().data_docs_dir.
+The suites are GX expectation suites kept as files; their rules are evaluated by DuckDB over
+the landed partition, the exact thing that will be loaded (yilian.quality.rules: GX's SQL
+datasource fails on DuckDB, DESIGN.md, and its pandas engine costs a hundred times DuckDB's
+time), and the outcomes are kept as GX validation results, from which GX renders Data Docs
+into settings.paths().data_docs_dir. Each expectation's `meta.action` says what a failure
+means: `block` stops the whole source for the day (nothing loads), `quarantine` moves the
+failing rows to quarantine. A quarantine rule that cannot be evaluated (its column is missing)
+blocks, and so does a table whose bad rows exceed the allowed share: past that point the batch
+is broken, not a few bad rows.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import re
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ SUITES_DIR = PROJECT_ROOT / "expectations"
 SITE = "yilian"
 MIN_BAD_ROWS_TO_BLOCK = 10
 EXAMPLES = 5
+PARTIAL = 20  # unexpected values a result keeps, as GX's SUMMARY format does
 log = logging.getLogger(__name__)
 
 
@@ -126,18 +128,6 @@ def record_keys(frame: pd.DataFrame, spec: TableSpec, rows: list[int]) -> list[s
     return ["|".join("" if pd.isna(v) else str(v) for v in key) for key in keys]
 
 
-def _for_gx(frame: pd.DataFrame) -> pd.DataFrame:
-    """The batch with its `datetime64[us]` columns as `[ns]`: GX's between-check loops per
-    element on microseconds (seconds per check on a large day) and is vectorised on
-    nanoseconds. A column out of the nanosecond range (before 1677, after 2262) stays as is."""
-    cast = {}
-    for name, dtype in frame.dtypes.items():
-        if dtype == "datetime64[us]":
-            with contextlib.suppress(pd.errors.OutOfBoundsDatetime):
-                cast[name] = frame[name].astype("datetime64[ns]")
-    return frame.assign(**cast) if cast else frame
-
-
 def _reason(
     kind: str, kwargs: dict[str, Any], meta: dict[str, Any], frame: pd.DataFrame, row: int
 ) -> str:
@@ -180,79 +170,231 @@ def _run_name(source: str, ds: date, run_id: str) -> str:
 
 
 def validate_tables(
+    frames: dict[str, pd.DataFrame],
+    landed: dict[str, Path],
+    specs: dict[str, TableSpec],
+    params: dict[str, dict[str, Any]],
+    max_bad_row_share: float,
+) -> tuple[dict[str, TableVerdict], dict[str, list[Any]]]:
+    """Evaluate every table's suite on its batch (yilian.quality.rules): the decisions, and
+    each expectation's outcome (for `results_record`).
+
+    `frames` are the landed partitions (`landed`) with their check columns.
+    """
+    import duckdb
+    import pyarrow as pa
+
+    from yilian.quality import rules
+
+    verdicts: dict[str, TableVerdict] = {}
+    evaluated: dict[str, list[rules.Outcome]] = {}
+    con = duckdb.connect()
+    for name, frame in frames.items():
+        spec = specs[name]
+        frame = frame.reset_index(drop=True)
+        checks = [c for c in frame.columns if c.startswith("_")]
+        evaluated[name] = rules.evaluate(
+            con,
+            load_suite(spec),
+            params[name],
+            landed[name],
+            pa.Table.from_pandas(frame[checks], preserve_index=False) if checks else None,
+            {c: str(t) for c, t in frame.dtypes.items()},
+            len(frame),
+        )
+        verdicts[name] = _decide(spec, frame, evaluated[name], max_bad_row_share)
+    con.close()
+    return verdicts, evaluated
+
+
+def _json(value: Any) -> Any:
+    """A value as a JSON document holds it (GX's results are JSON)."""
+    if isinstance(value, (list, tuple)):
+        return [_json(v) for v in value]
+    if value is None or (not isinstance(value, (str, bool, int, float)) and pd.isna(value)):
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value.item() if hasattr(value, "item") else value
+
+
+def _result(outcome: Any, frame: pd.DataFrame, batch_id: str) -> dict[str, Any]:
+    """One expectation's outcome in the shape of GX's ExpectationValidationResult (the SUMMARY
+    result format: counts and the first unexpected values)."""
+    from yilian.quality.rules import columns_of
+
+    config = {
+        "type": outcome.kind,
+        "kwargs": {k: _json(v) for k, v in outcome.kwargs.items()} | {"batch_id": batch_id},
+        "meta": outcome.meta,
+    }
+    if outcome.error:
+        return {
+            "success": False,
+            "expectation_config": config,
+            "result": {},
+            "exception_info": {
+                "raised_exception": True,
+                "exception_message": outcome.error,
+                "exception_traceback": outcome.error,  # the renderer shows it; no Python error
+            },
+        }
+    if outcome.rows is None:
+        result = {"observed_value": _json(outcome.observed)}
+    else:
+        total, unexpected = len(frame), len(outcome.rows)
+        judged = total - outcome.missing
+        shown = outcome.rows[:PARTIAL].tolist()
+        cols = columns_of(outcome.kind, outcome.kwargs)
+        values = [_json(frame[cols].iloc[r].tolist()) for r in shown]
+        values = [v if len(cols) > 1 else v[0] for v in values]
+        counts: dict[str, int] = {}
+        for v in values:
+            counts[json.dumps(v)] = counts.get(json.dumps(v), 0) + 1
+        result = {
+            "element_count": total,
+            "missing_count": outcome.missing,
+            "missing_percent": 100 * outcome.missing / total if total else None,
+            "unexpected_count": unexpected,
+            "unexpected_percent": 100 * unexpected / judged if judged else None,
+            "unexpected_percent_total": 100 * unexpected / total if total else None,
+            "unexpected_percent_nonmissing": 100 * unexpected / judged if judged else None,
+            "partial_unexpected_list": values,
+            "partial_unexpected_index_list": shown,
+            "partial_unexpected_counts": [
+                {"value": json.loads(v), "count": n} for v, n in counts.items()
+            ],
+        }
+    return {"success": outcome.success, "expectation_config": config, "result": result}
+
+
+def _run_time(moment: datetime) -> str:
+    """A run time as GX names it in its store keys and Data Docs paths."""
+    return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+
+
+def page_path(docs_dir: Path, suite_name: str, run_name: str, run_time: str, batch_id: str) -> Path:
+    """Where GX's site builder puts the Data Docs page of one validation result."""
+    return docs_dir / "validations" / suite_name / run_name / run_time / f"{batch_id}.html"
+
+
+def results_record(
     source: str,
     ds: date,
     run_id: str,
     frames: dict[str, pd.DataFrame],
     specs: dict[str, TableSpec],
-    params: dict[str, dict[str, Any]],
+    evaluated: dict[str, list[Any]],
     docs_dir: Path,
-    max_bad_row_share: float,
-) -> dict[str, TableVerdict]:
-    """Validate every table's batch with its suite, then build one Data Docs page per table.
+) -> dict[str, Any]:
+    """The validation's outcomes as GX suite validation results (plain JSON, for
+    `render_data_docs`), each with the path its Data Docs page will have."""
+    moment = datetime.now(UTC)
+    run_name = _run_name(source, ds, run_id)
+    tables = {}
+    for name, outcomes in evaluated.items():
+        spec = specs[name]
+        batch_id = f"{source}-{spec.raw_name}"
+        frame = frames[name].reset_index(drop=True)
+        results = [_result(o, frame, batch_id) for o in outcomes]
+        passed = sum(r["success"] for r in results)
+        tables[name] = {
+            "page": str(page_path(docs_dir, spec.raw_name, run_name, _run_time(moment), batch_id)),
+            "result": {
+                "success": passed == len(results),
+                "results": results,
+                "suite_name": spec.raw_name,
+                "statistics": {
+                    "evaluated_expectations": len(results),
+                    "successful_expectations": passed,
+                    "unsuccessful_expectations": len(results) - passed,
+                    "success_percent": 100 * passed / len(results) if results else None,
+                },
+                "meta": {
+                    "active_batch_definition": {
+                        "datasource_name": source,
+                        "data_connector_name": "fluent",
+                        "data_asset_name": spec.raw_name,
+                        "batch_identifiers": {"ds": ds.isoformat()},
+                    },
+                    "batch_spec": {
+                        "data_asset_name": spec.raw_name,
+                        "evaluated_by": "duckdb",
+                        "rows": len(frame),
+                    },
+                },
+                "batch_id": batch_id,
+            },
+        }
+    return {"run_name": run_name, "run_time": moment.isoformat(), "tables": tables}
 
-    Validation definitions are built here from the suite files (an ephemeral context: nothing
-    but the suites is configuration). Data Docs are rendered once for the whole source rather
-    than per table: rendering, not validating, is most of GX's cost on a small day.
-    """
+
+def render_data_docs(record: dict[str, Any], docs_dir: Path) -> dict[str, str]:
+    """Keep a validation's results in GX's store and render their Data Docs pages (only this
+    run's; the index lists every validation in the store). The page of each table."""
     # GX logs hundreds of INFO lines from its import on; the task log keeps our own decisions
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     import great_expectations as gx
+    from great_expectations.core import (
+        ExpectationSuiteValidationResult,
+        ExpectationValidationResult,
+    )
     from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+    from great_expectations.expectations.expectation_configuration import (
+        ExpectationConfiguration,
+    )
 
     context = _context(docs_dir)
-    datasource = context.data_sources.add_pandas(source)
-    run = RunIdentifier(run_name=_run_name(source, ds, run_id))
-    verdicts: dict[str, TableVerdict] = {}
-    for name, frame in frames.items():
-        spec = specs[name]
-        batch = datasource.add_dataframe_asset(spec.raw_name).add_batch_definition_whole_dataframe(
-            "day"
-        )
-        suite = context.suites.add(gx.ExpectationSuite(**load_suite(spec)))
-        definition = context.validation_definitions.add(
-            gx.ValidationDefinition(name=spec.raw_name, data=batch, suite=suite)
-        )
-        frame = frame.reset_index(drop=True)
-        result = definition.run(
-            batch_parameters={"dataframe": _for_gx(frame)},
-            expectation_parameters=params[name],
-            result_format={"result_format": "COMPLETE"},
+    run_time = datetime.fromisoformat(record["run_time"])
+    run = RunIdentifier(run_name=record["run_name"], run_time=run_time)
+    identifiers = {}
+    for name, table in record["tables"].items():
+        kept = dict(table["result"])
+        kept["results"] = [
+            ExpectationValidationResult(
+                **(r | {"expectation_config": ExpectationConfiguration(**r["expectation_config"])})
+            )
+            for r in kept["results"]
+        ]
+        kept["meta"] = kept["meta"] | {
+            "great_expectations_version": gx.__version__,
+            "run_id": run,
+            "validation_time": run_time,
+        }
+        identifiers[name] = ValidationResultIdentifier(
+            expectation_suite_identifier=ExpectationSuiteIdentifier(name=kept["suite_name"]),
             run_id=run,
+            batch_identifier=kept["batch_id"],
         )
-        verdicts[name] = _decide(spec, frame, result.results, max_bad_row_share)
-    # only this run's pages are rendered; the index lists every validation in the store
-    identifiers = [
-        key
-        for key in context.validation_results_store.list_keys()
-        if key.run_id.run_name == run.run_name
-    ]
-    context.build_data_docs(site_names=[SITE], resource_identifiers=identifiers)
-    for identifier in identifiers:
-        table_name = identifier.expectation_suite_identifier.name.partition("__")[2]
-        urls = context.get_docs_sites_urls(resource_identifier=identifier, site_names=[SITE])
-        verdicts[table_name].data_docs_path = (
-            urls[0]["site_url"].removeprefix("file://") if urls else None
+        context.validation_results_store.set(
+            identifiers[name], ExpectationSuiteValidationResult(**kept)
         )
-    return verdicts
+    context.build_data_docs(site_names=[SITE], resource_identifiers=list(identifiers.values()))
+    pages = {}
+    for name, identifier in identifiers.items():
+        [url] = context.get_docs_sites_urls(resource_identifier=identifier, site_names=[SITE])
+        pages[name] = url["site_url"].removeprefix("file://")
+        if pages[name] != record["tables"][name]["page"]:  # the audit already names the page
+            raise RuntimeError(f"GX rendered {pages[name]}, not {record['tables'][name]['page']}")
+    return pages
 
 
 def _decide(
-    spec: TableSpec, frame: pd.DataFrame, results: list[Any], max_bad_row_share: float
+    spec: TableSpec, frame: pd.DataFrame, outcomes: list[Any], max_bad_row_share: float
 ) -> TableVerdict:
     verdict = TableVerdict(spec.table, len(frame))
-    for res in results:
-        config = res.expectation_config
-        meta = config.meta or {}
-        rule, action = meta.get("rule", config.type), meta.get("action", "block")
-        raised = bool(res.exception_info and res.exception_info.get("raised_exception"))
-        if res.success and not raised:
+    for outcome in outcomes:
+        kind, kwargs, meta = outcome.kind, outcome.kwargs, outcome.meta
+        rule, action = meta.get("rule", kind), meta.get("action", "block")
+        if outcome.success:
             continue
-        rows = [int(i) for i in (res.result or {}).get("unexpected_index_list") or []]
-        if raised:
-            detail = (
-                f"could not be evaluated: {res.exception_info.get('exception_message', '')[:200]}"
-            )
+        rows = [] if outcome.rows is None else outcome.rows.tolist()
+        if outcome.error:
+            detail = f"could not be evaluated: {outcome.error[:200]}"
             failure = RuleResult(rule, "block", len(frame), [], detail)
         elif rows:
             failure = RuleResult(
@@ -260,12 +402,10 @@ def _decide(
                 action,
                 len(rows),
                 record_keys(frame, spec, rows[:EXAMPLES]),
-                _reason(config.type, config.kwargs, meta, frame, rows[0]),
+                _reason(kind, kwargs, meta, frame, rows[0]),
             )
         else:
-            detail = _table_detail(
-                config.type, config.kwargs, (res.result or {}).get("observed_value")
-            )
+            detail = _table_detail(kind, kwargs, outcome.observed)
             failure = RuleResult(
                 rule, "block" if action == "quarantine" else action, len(frame), [], detail
             )
@@ -274,9 +414,7 @@ def _decide(
             verdict.blocks.append(failure)
             continue
         for r in rows:
-            verdict.rejected.setdefault(r, []).append(
-                (rule, _reason(config.type, config.kwargs, meta, frame, r))
-            )
+            verdict.rejected.setdefault(r, []).append((rule, _reason(kind, kwargs, meta, frame, r)))
     bad = len(verdict.rejected)
     if bad >= MIN_BAD_ROWS_TO_BLOCK and bad > max_bad_row_share * len(frame):
         examples = record_keys(frame, spec, sorted(verdict.rejected)[:EXAMPLES])

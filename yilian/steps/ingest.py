@@ -1,8 +1,9 @@
-"""The ingestion steps of one source and day: extract → pseudonymise+land → validate → load.
+"""The ingestion steps of one source and day: extract → pseudonymise+land → validate → load,
+and validate → data_docs.
 
 Steps hand each other small JSON summaries (XCom) and files: the extract's staging copy
-(encrypted: it still holds personal data), the landed Parquet, and validation's decisions.
-Nothing here knows a particular source: what differs lives in `yilian.sources`.
+(encrypted: it still holds personal data), the landed Parquet, validation's decisions and
+results. Nothing here knows a particular source: what differs lives in `yilian.sources`.
 """
 
 from __future__ import annotations
@@ -128,6 +129,10 @@ def _decisions_path(source_name: str, ds: date) -> Path:
     return paths().reports_dir / "validation" / source_name / ds.isoformat() / "rejected.parquet"
 
 
+def _results_path(source_name: str, ds: date) -> Path:
+    return _decisions_path(source_name, ds).with_name("results.json")
+
+
 def validate(
     source_name: str,
     ds: date,
@@ -135,10 +140,13 @@ def validate(
     landed: dict[str, Any],
     max_bad_row_share: float = DEFAULT_MAX_BAD_ROW_SHARE,
 ) -> dict[str, Any]:
-    """Run the GX suites, write the quarantine decisions; on a blocking rule audit and raise."""
-    from yilian.landing import read_landed, write_atomic
+    """Evaluate the GX suites, write the quarantine decisions and the validation results (for
+    `data_docs`); on a blocking rule audit and raise."""
+    import json
+
+    from yilian.landing import partition_path, read_landed, write_atomic
     from yilian.quality import checks, quarantine
-    from yilian.quality.suites import validate_tables
+    from yilian.quality.suites import results_record, validate_tables
     from yilian.warehouse import raw
 
     db = paths().warehouse
@@ -151,16 +159,24 @@ def validate(
             f"{source_name} {ds}: the facility master (raw.{raw.facility_master().raw_name}) is "
             f"empty up to {ds}; load its source for this day first (this task retries on its own)"
         )
-    verdicts = validate_tables(
-        source_name,
-        ds,
-        run_id,
-        checks.with_checks(frames, specs, db, ds),
+    batches = checks.with_checks(frames, specs, db, ds)
+    verdicts, evaluated = validate_tables(
+        batches,
+        {name: partition_path(paths().landing_dir, spec, ds) for name, spec in specs.items()},
         specs,
-        {name: checks.parameters(specs[name], ds, known, db) for name in frames},
-        paths().data_docs_dir,
+        checks.parameters(specs, ds, known, db),
         max_bad_row_share,
     )
+    record = results_record(
+        source_name, ds, run_id, batches, specs, evaluated, paths().data_docs_dir
+    )
+    for name, verdict in verdicts.items():
+        verdict.data_docs_path = record["tables"][name]["page"]
+    results = _results_path(source_name, ds)
+    results.parent.mkdir(parents=True, exist_ok=True)
+    partial = results.with_suffix(".tmp")
+    partial.write_text(json.dumps(record, ensure_ascii=False), encoding="utf-8")
+    partial.replace(results)
     for name, verdict in verdicts.items():
         log.info(
             "validated %s %s %s: %d rows, %d quarantined, failures: %s; data docs %s",
@@ -216,6 +232,31 @@ def validate(
         },
         "decisions": str(_decisions_path(source_name, ds)),
     }
+
+
+def data_docs(source_name: str, ds: date) -> dict[str, str]:
+    """Keep the day's last validation results in GX's store and render their Data Docs pages
+    (also of a blocked day: the page a person reads first). Apart from validate, so rendering
+    never holds the writer pool; one renderer at a time, since every render rewrites the index.
+    """
+    import fcntl
+    import json
+
+    from yilian.quality.suites import render_data_docs
+
+    results = _results_path(source_name, ds)
+    if not results.exists():
+        log.warning(
+            "%s %s: no validation results to render (validate did not finish)", source_name, ds
+        )
+        return {}
+    docs_dir = paths().data_docs_dir
+    docs_dir.mkdir(parents=True, exist_ok=True)
+    with open(docs_dir.parent / ".data_docs.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        pages = render_data_docs(json.loads(results.read_text(encoding="utf-8")), docs_dir)
+    log.info("data docs %s %s: %s", source_name, ds, pages)
+    return pages
 
 
 def load(source_name: str, ds: date, run_id: str, validated: dict[str, Any]) -> dict[str, Any]:
@@ -307,8 +348,12 @@ def run_day(
     max_age_years: int = MAX_AGE_YEARS,
     **options: Any,
 ) -> dict[str, Any]:
-    """All four steps in-process (benchmark, quick tests); the DAGs run them as separate tasks."""
+    """All the steps in-process (benchmark, quick tests); the DAGs run them as separate tasks
+    (Data Docs, as there, rendered whether validation passed or blocked)."""
     extracted = extract(source_name, ds, **options)
     landed = pseudonymise_and_land(source_name, ds, extracted, max_age_years)
-    validated = validate(source_name, ds, run_id, landed, max_bad_row_share)
+    try:
+        validated = validate(source_name, ds, run_id, landed, max_bad_row_share)
+    finally:
+        data_docs(source_name, ds)
     return load(source_name, ds, run_id, validated)

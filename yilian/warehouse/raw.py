@@ -270,21 +270,27 @@ def record_mart_build(path: Path, loads_through: dict[date, datetime], run_id: s
         )
 
 
-def trailing_volumes(path: Path, raw_name: str, ds: date, days: int = 7) -> list[int]:
-    """Rows extracted for `raw_name` on each loaded day of the `days` before `ds`."""
+def trailing_volumes(
+    path: Path, raw_names: list[str], ds: date, days: int = 7
+) -> dict[str, list[int]]:
+    """Rows extracted for each of `raw_names` on each loaded day of the `days` before `ds`
+    (one look into the warehouse for all of a source's tables)."""
+    volumes: dict[str, list[int]] = {name: [] for name in raw_names}
     if not path.exists():
-        return []
-    source, _, table_name = raw_name.partition("__")
+        return volumes
     with connect(path, read_only=True) as con:
         if not _exists(con, "audit", "load_runs"):
-            return []
+            return volumes
         rows = con.execute(
-            """select arg_max(rows_extracted, finished_at) from audit.load_runs
-               where source = ? and table_name = ? and outcome = 'loaded'
-                 and ds >= ? and ds < ? group by ds""",
-            [source, table_name, ds - timedelta(days=days), ds],
+            """select source || '__' || table_name, arg_max(rows_extracted, finished_at)
+               from audit.load_runs
+               where source || '__' || table_name in (select unnest(?)) and outcome = 'loaded'
+                 and ds >= ? and ds < ? group by source, table_name, ds""",
+            [raw_names, ds - timedelta(days=days), ds],
         ).fetchall()
-    return [int(r[0]) for r in rows]
+    for name, extracted in rows:
+        volumes[name].append(int(extracted))
+    return volumes
 
 
 def latest_values(
