@@ -5,7 +5,8 @@ The platform (处方信息共享平台) drops `prescriptions_<ds>.csv` and `disp
 into a folder (connection `yilian_prescriptions_drop`, extra `{"path": ...}`; default: the
 simulator's drop folder), then writes `manifest_<ds>.json` last, with row counts and SHA-256.
 
-1. **wait_for_delivery** — a sensor (reschedule mode) until the day's manifest exists.
+1. **wait_for_delivery** — waits in the triggerer (no worker held) until the day's manifest
+   exists, polling every 2 s.
 2. **extract** — verify every file's SHA-256 and row count against the manifest (a truncated or
    missing file fails naming the file, expected vs actual), read it, keep it encrypted in
    staging. Nothing is used before its file checks out.

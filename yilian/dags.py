@@ -1,9 +1,9 @@
 """The one definition of a source DAG: extract → pseudonymise_and_land → validate → load.
 
 Every source gets the same four tasks, the same timetable, retries and failure callback; its own
-extract options become params of its DAG. A source that says when a day is complete gets a
-sensor for it, and a source checked against the facility master waits for the master's day. A
-DAG file is then one call and its documentation.
+extract options become params of its DAG. A source that says when a day is complete waits for
+it, and a source checked against the facility master waits for the master's day: both waits run
+in the triggerer (`yilian.steps.waits`). A DAG file is then one call and its documentation.
 
 The timetable partitions by business day: at local midnight it runs the day that just ended
 (partition key `YYYY-MM-DD`), `airflow backfill create` makes one run per day of its range, and
@@ -21,7 +21,6 @@ from airflow.sdk import (
     Asset,
     CronPartitionTimetable,
     Param,
-    PokeReturnValue,
     get_current_context,
     task,
 )
@@ -29,10 +28,9 @@ from airflow.sdk import (
 from yilian.settings import LOCAL_TZ, schedule_window
 from yilian.sources import source
 from yilian.steps import business_day, ingest, on_failure
+from yilian.steps.waits import WaitForDay
 from yilian.warehouse import DUCKDB_POOL
 
-#: A sensor that cannot succeed gives up long before the next night's run.
-SENSOR_TIMEOUT = timedelta(hours=8)
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": "yilian-data",
     "retries": 3,
@@ -140,33 +138,18 @@ def source_dag(source_name: str, doc_md: str) -> DAG:
         extracted = extract()
         validated = validate(pseudonymise_and_land(extracted))
         if system.signals_completion:
-
-            @task.sensor(
-                poke_interval=60,
-                timeout=SENSOR_TIMEOUT.total_seconds(),
-                mode="reschedule",
-                retries=0,
+            (
+                WaitForDay(task_id="wait_for_delivery", check="delivery", source_name=source_name)
+                >> extracted
             )
-            def wait_for_delivery() -> PokeReturnValue:
-                ds = business_day(get_current_context())
-                return PokeReturnValue(is_done=ingest.delivered(source_name, ds))
-
-            wait_for_delivery() >> extracted
         if not any(spec.facility_master for spec in system.tables):
-
-            @task.sensor(
-                # not shorter: Airflow 3.2-3.3 can mark a reschedule-mode sensor failed when its
-                # next poke is queued before the scheduler has processed the last one
-                # (apache/airflow#71172); at 5 s every night's first wait failed that way
-                poke_interval=30,
-                timeout=SENSOR_TIMEOUT.total_seconds(),
-                mode="reschedule",
-                retries=0,
+            (
+                WaitForDay(
+                    task_id="wait_for_facility_master",
+                    check="facility_master",
+                    source_name=source_name,
+                )
+                >> validated
             )
-            def wait_for_facility_master() -> PokeReturnValue:
-                ds = business_day(get_current_context())
-                return PokeReturnValue(is_done=ingest.facility_master_loaded(ds))
-
-            wait_for_facility_master() >> validated
         load(validated)
     return dag

@@ -531,3 +531,31 @@ def test_a_day_reloaded_without_a_version_stages_what_a_full_refresh_stages(
     full_refresh = dump(kwargs["warehouse"])
     for name in (n for n in full_refresh if n.startswith("staging.")):
         assert incremental[name] == full_refresh[name], f"{name} differs from a full refresh"
+
+
+def test_docs_site_documents_the_project_and_the_warehouse_catalog(
+    runs: Runs, tmp_path: Path
+) -> None:
+    """The nightly docs step: the installation's parse plus the warehouse's catalog, in one
+    static page; a second night with the project unchanged leaves it as it is."""
+    import json
+    import shutil
+
+    from yilian.settings import scoped_environ
+    from yilian.steps.marts import generate_docs
+    from yilian.warehouse.dbt import run_dbt
+
+    run_dbt(["parse"])  # as the installation does: the manifest the marts DAG renders from
+    (tmp_path / "warehouse").mkdir()
+    shutil.copyfile(runs.warehouse, tmp_path / "warehouse" / "yilian.duckdb")
+    with scoped_environ({"YILIAN_DATA_DIR": str(tmp_path)}):
+        index = Path(generate_docs())
+        built = index.stat().st_mtime_ns
+        assert Path(generate_docs()).stat().st_mtime_ns == built
+    site = index.parent  # the static page embeds these two files
+    catalog = json.loads((site / "catalog.json").read_text(encoding="utf-8"))
+    columns = catalog["nodes"]["model.yilian.mart_referrals_daily"]["columns"]
+    assert {"date", "county_code", "direction", "is_out_of_region"} <= set(columns)
+    manifest = json.loads((site / "manifest.json").read_text(encoding="utf-8"))
+    mart = manifest["nodes"]["model.yilian.mart_referrals_daily"]
+    assert mart["description"] and mart["columns"]["direction"]["description"]

@@ -171,7 +171,8 @@ def test_a_day_whose_facility_master_arrives_late_waits_for_it(
     def waiting() -> bool:
         runs = inst.runs("yilian_imaging", day)
         states = inst.af.task_states("yilian_imaging", runs[0].run_id) if runs else {}
-        return states.get("wait_for_facility_master") == "up_for_reschedule"
+        # the wait runs in the triggerer: no worker process, no executor slot
+        return states.get("wait_for_facility_master") == "deferred"
 
     inst.af.wait(waiting, WAIT, "imaging waiting for the facility master")
     assert not query("select * from raw.imaging__studies where ds = ?", [day]).shape[0]

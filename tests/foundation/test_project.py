@@ -153,6 +153,12 @@ def test_marts_dag_is_partitioned_on_the_three_sources_and_publishes_after_dbt()
         for t in watchers
     )
     assert producer.pool == "yilian_duckdb" and producer.retries == 0
+    # each model's task starts and ends in the triggerer, reading its own node's outcome
+    for watcher in watchers:
+        assert watcher.start_from_trigger, watcher.task_id
+        kwargs = watcher.start_trigger_args.trigger_kwargs
+        assert kwargs["model_unique_id"] == watcher.model_unique_id
+        assert kwargs["producer_task_id"] == producer.task_id
     # one watcher per model, and the build still runs the data tests (nothing limits its types)
     assert not [t for t in ids if t.endswith(".test") or t.endswith("_test")]
     assert "--resource-type" not in (producer.dbt_cmd_flags or [])

@@ -7,6 +7,7 @@ each test changes a source, checks the outcome, and puts the source back.
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import os
 import re
@@ -27,6 +28,16 @@ from yilian.steps import ingest
 
 DAY2 = START + timedelta(days=1)
 BASE_FAULTS = (FaultSpec("invalid_resident_ids", rate=0.02),)
+
+
+def first_event(trigger, seconds: float = 10):
+    """The first event a trigger fires, run as the triggerer runs it (its own event loop)."""
+
+    async def first():
+        async for event in trigger.run():
+            return event
+
+    return asyncio.run(asyncio.wait_for(first(), seconds))
 
 
 def run(source: str, ds, **options) -> dict:
@@ -115,6 +126,23 @@ def test_missing_manifest_is_not_ready_and_extract_refuses(loaded) -> None:
         ingest.extract("prescriptions", later)
 
 
+def test_the_waits_end_their_task_from_the_triggerer(loaded) -> None:
+    """The real checks, polled as the triggerer polls them: a ready day ends the task there; a
+    day not yet delivered keeps waiting; a run without a business day fails, saying so."""
+    from airflow.triggers.base import TaskFailedEvent, TaskSuccessEvent
+
+    from yilian.steps.waits import DayReadyTrigger
+
+    for check, source in (("facility_master", "imaging"), ("delivery", "prescriptions")):
+        event = first_event(DayReadyTrigger(check, source, DAY2.isoformat()))
+        assert isinstance(event, TaskSuccessEvent), (check, source)
+    later = (DAY2 + timedelta(days=1)).isoformat()
+    with pytest.raises(TimeoutError):
+        first_event(DayReadyTrigger("delivery", "prescriptions", later, poll_seconds=0.1), 1)
+    no_day = DayReadyTrigger("delivery", "prescriptions", "")
+    assert isinstance(first_event(no_day), TaskFailedEvent)
+
+
 @pytest.mark.parametrize("fault", ["api_errors", "api_rate_limit", "slow_api"])
 def test_api_faults_are_retried_through(module_imaging_api, loaded, fault: str) -> None:
     module_imaging_api.inject_fault(fault, 2, delay=0.5)
@@ -150,6 +178,10 @@ def test_paging_and_chunking_do_not_change_what_is_extracted(module_imaging_api,
 def test_a_day_without_activity_is_blocked_as_an_empty_feed(region: Region, imaging_api) -> None:
     """A day the sources have nothing for (after the simulated clock) is no crash: the hospital
     platform's day is blocked, saying its feeds are empty; nothing is loaded."""
+    from airflow.triggers.base import TaskFailedEvent
+
+    from yilian.steps.waits import DayReadyTrigger
+
     region.simulate(1)
     empty_day = START + timedelta(days=5)
     with pytest.raises(ingest.DataQualityBlocked) as blocked:
@@ -159,6 +191,8 @@ def test_a_day_without_activity_is_blocked_as_an_empty_feed(region: Region, imag
     assert "the feed is empty" in first
     with pytest.raises(ingest.DataQualityBlocked, match=f"hospital {empty_day} is blocked"):
         ingest.facility_master_loaded(empty_day)  # the other sources' days fail at once
+    waiting = DayReadyTrigger("facility_master", "imaging", empty_day.isoformat())
+    assert isinstance(first_event(waiting), TaskFailedEvent)  # their waits too
 
 
 def test_an_empty_imaging_batch_gets_its_check_columns(region: Region) -> None:

@@ -1,6 +1,6 @@
-"""The real Airflow of the embedded installation: api-server, scheduler and dag-processor as
-separate processes (LocalExecutor: every task in a process of its own), and the operator's
-commands against them.
+"""The real Airflow of the embedded installation: api-server, scheduler, dag-processor and
+triggerer as separate processes (LocalExecutor: every task in a process of its own), and the
+operator's commands against them.
 
 The main job and the end-to-end tests drive the pipeline through this, as an operator would:
 unpause the DAGs, `airflow backfill create` per source, watch the runs.
@@ -27,7 +27,7 @@ from yilian.installation import airflow, airflow_bin
 
 __all__ = ["Airflow", "airflow", "running"]
 
-COMPONENTS = ("api-server", "scheduler", "dag-processor")
+COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 READY_SECONDS = 180
 
 

@@ -124,7 +124,7 @@ def run_pipeline(
         os.environ["AIRFLOW_CONN_YILIAN_IMAGING"] = imaging_connection(base_url)
         logs = Path(os.environ["AIRFLOW_HOME"]) / "services"
         with airflow_services.running(logs) as af:
-            progress(f"Airflow is up at {af.base_url} (scheduler, dag-processor, api-server)")
+            progress(f"Airflow is up at {af.base_url} ({', '.join(airflow_services.COMPONENTS)})")
             return backfill(af, days, progress)
 
 

@@ -1,11 +1,11 @@
 """One night through the real scheduler, as `make run` runs it, measured (P2 and P4).
 
 A scratch installation per scale: the region's first day simulated, Airflow's api-server,
-scheduler and dag-processor started, every source DAG backfilled over the day and the marts
-built from the partitioned Assets (`main_job.run_pipeline`, the main job's own code). Then, from
-Airflow's metadata DB and task logs: the night's wall time (first source run started → last
-marts run ended), each DAG run's and each task's seconds, how long each task waited queued and
-spent parsing its DAG file before its code ran, every DAG file's parse time in the
+scheduler, dag-processor and triggerer started, every source DAG backfilled over the day and
+the marts built from the partitioned Assets (`main_job.run_pipeline`, the main job's own code).
+Then, from Airflow's metadata DB and task logs: the night's wall time (first source run started
+→ last marts run ended), each DAG run's and each task's seconds, how long each task waited
+queued and spent parsing its DAG file before its code ran, every DAG file's parse time in the
 dag-processor; and, sampled from /proc while it ran, the peak resident memory of every task
 process and of the whole installation.
 """
@@ -294,7 +294,8 @@ def report(figures: NightFigures) -> None:
 def run_nights(scales: tuple[float, ...]) -> list[NightFigures]:
     print(
         "\n[night] one business day through the real scheduler (api-server, scheduler, "
-        "dag-processor; every task its own process)"
+        "dag-processor, triggerer; every task its own process, the waits and dbt watchers in "
+        "the triggerer)"
     )
     out = []
     for scale in scales:

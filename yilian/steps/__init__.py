@@ -14,6 +14,12 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 
+NO_PARTITION_KEY = (
+    "this run has no partition key: trigger it for a business day (partition key YYYY-MM-DD), "
+    "or backfill a range with `airflow backfill create`"
+)
+
+
 class NoBusinessDay(ValueError):
     """A run that names no business day (a manual trigger without a partition key)."""
 
@@ -27,10 +33,7 @@ def business_day(context: Any) -> date:
     """
     key = context.get("partition_key") or getattr(context.get("dag_run"), "partition_key", None)
     if not key:
-        raise NoBusinessDay(
-            "this run has no partition key: trigger it for a business day (partition key "
-            "YYYY-MM-DD), or backfill a range with `airflow backfill create`"
-        )
+        raise NoBusinessDay(NO_PARTITION_KEY)
     return date.fromisoformat(key)
 
 

@@ -6,6 +6,7 @@ Kept out of the DAG file so importing the DAG stays cheap and these steps are un
 from __future__ import annotations
 
 import logging
+import shutil
 from datetime import date, datetime
 from typing import Any
 
@@ -43,11 +44,12 @@ def dbt_environment() -> dict[str, str]:
 
 
 def watch_after_build(dbt_group: Any) -> None:
-    """Run cosmos's per-model watcher tasks after its single `dbt build`, outside the writer
-    pool and without retries; and keep the data tests in that build.
+    """Run cosmos's per-model watcher tasks after its single `dbt build`, in the triggerer,
+    outside the writer pool and without retries; and keep the data tests in that build.
 
     Cosmos runs the watchers beside the build, polling; started after it, each reads its node's
-    final status at once and holds no DuckDB slot (it writes nothing). When the build fails, or
+    final status at once and holds no DuckDB slot (it writes nothing), and in the triggerer
+    no worker process either (`yilian.steps.watchers`). When the build fails, or
     never starts because a step before it failed, the watchers are `upstream_failed`: one
     failure shows as one red task, whose log names the failing nodes. So a watcher per model's
     tests would only ever repeat the build's outcome: the group renders none
@@ -55,6 +57,9 @@ def watch_after_build(dbt_group: Any) -> None:
     (`--resource-type`), that limit is lifted here: the one `dbt build` runs every test.
     """
     from cosmos.constants import PRODUCER_WATCHER_TASK_ID
+    from cosmos.operators._watcher.base import BaseConsumerSensor
+
+    from yilian.steps.watchers import start_in_triggerer
 
     tasks = list(dbt_group.iter_tasks())
     producer = next(t for t in tasks if t.task_id.endswith(PRODUCER_WATCHER_TASK_ID))
@@ -70,6 +75,8 @@ def watch_after_build(dbt_group: Any) -> None:
             producer >> watcher
         watcher.pool = "default_pool"
         watcher.retries = 0
+        if isinstance(watcher, BaseConsumerSensor):
+            start_in_triggerer(watcher)
 
 
 def _days(context: Any) -> list[date]:
@@ -177,5 +184,11 @@ def generate_docs() -> str:
     if index.exists() and index.stat().st_mtime > max(p.stat().st_mtime for p in project):
         log.info("dbt docs are up to date with the project: %s", index)
         return str(index)
-    run_dbt(["docs", "generate", "--static"], target_path=target)
+    # the site documents the project the DAG renders (the installation's parse of it) and the
+    # warehouse's catalog; compiling all ~350 nodes again (two thirds of the step) would only
+    # add each model's SQL as one night's build compiled it
+    target.mkdir(parents=True, exist_ok=True)
+    for artifact in (MANIFEST, MANIFEST.with_name("partial_parse.msgpack")):
+        shutil.copyfile(artifact, target / artifact.name)
+    run_dbt(["docs", "generate", "--static", "--no-compile"], target_path=target)
     return str(index)
