@@ -505,6 +505,34 @@ def test_run_report_shows_indicators_beside_targets_and_data_quality(
     assert "县域内就诊率 In-county visit rate" in page
 
 
+def test_a_day_reloaded_without_a_version_stages_what_a_full_refresh_stages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A re-load of a built day that no longer holds the version a key kept from it (E3's
+    department correction, delivered on D2) takes the key's latest version from the rest of raw
+    again, as a full refresh does, instead of keeping the version raw no longer has. (The facts
+    re-derive the rows whose latest version is in tonight's partitions; E3's is now D1's.)"""
+    import dbt_raw_fixture
+
+    kwargs = {"warehouse": tmp_path / "warehouse.duckdb", "target_path": tmp_path / "target"}
+    staging = "staging.stg_hospital__encounters"
+    load_days(kwargs["warehouse"], [D1, D2])
+    build(**kwargs)
+    assert one(dump(kwargs["warehouse"]), staging, encounter_id="E3")["department"] == "全科"
+
+    d2 = dict(dbt_raw_fixture.DAYS[D2])
+    d2["hospital__encounters"] = [e for e in d2["hospital__encounters"] if e[0] != "E3"]
+    monkeypatch.setitem(dbt_raw_fixture.DAYS, D2, d2)
+    load_days(kwargs["warehouse"], [D2])
+    build(ds=D2, **kwargs)
+    incremental = dump(kwargs["warehouse"])
+    assert one(incremental, staging, encounter_id="E3")["department"] == "内科"
+    build(full_refresh=True, **kwargs)
+    full_refresh = dump(kwargs["warehouse"])
+    for name in (n for n in full_refresh if n.startswith("staging.")):
+        assert incremental[name] == full_refresh[name], f"{name} differs from a full refresh"
+
+
 def test_docs_site_documents_the_project_and_the_warehouse_catalog(
     runs: Runs, tmp_path: Path
 ) -> None:

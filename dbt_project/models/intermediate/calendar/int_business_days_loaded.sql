@@ -1,3 +1,4 @@
+{{ config(meta={'tested_tonight': 'date_day in __days__'}) }}
 -- the business days whose extracts are in the warehouse: the day set of the dense daily marts
 -- on a full refresh (a nightly run adds its own days, var ds)
 with

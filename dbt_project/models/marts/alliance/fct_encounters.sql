@@ -1,4 +1,8 @@
-{{ config(materialized='incremental', unique_key='encounter_id') }}
+{{ config(
+    materialized='incremental',
+    unique_key='encounter_id',
+    meta={'tested_tonight': 'loaded_ds in __days__ or visit_date >= __facility_change_floor__'}
+) }}
 -- depends_on: {{ ref('stg_hospital__encounters') }}
 -- depends_on: {{ ref('dim_facility') }}
 

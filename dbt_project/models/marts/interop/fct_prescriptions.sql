@@ -1,4 +1,8 @@
-{{ config(materialized='incremental', unique_key='prescription_id') }}
+{{ config(
+    materialized='incremental',
+    unique_key='prescription_id',
+    meta={'tested_tonight': 'loaded_ds in __days__ or prescribed_date >= __facility_change_floor__'}
+) }}
 -- depends_on: {{ ref('stg_prescriptions__prescriptions') }}
 -- depends_on: {{ ref('dim_facility') }}
 

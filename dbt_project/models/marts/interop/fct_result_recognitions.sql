@@ -1,4 +1,8 @@
-{{ config(materialized='incremental', unique_key='recognition_id') }}
+{{ config(
+    materialized='incremental',
+    unique_key='recognition_id',
+    meta={'tested_tonight': 'loaded_ds in __days__ or presented_date >= __facility_change_floor__'}
+) }}
 
 with
 

@@ -1,4 +1,8 @@
-{{ config(materialized='incremental', unique_key='referral_id') }}
+{{ config(
+    materialized='incremental',
+    unique_key='referral_id',
+    meta={'tested_tonight': 'loaded_ds in __days__ or sent_date >= __facility_change_floor__'}
+) }}
 -- depends_on: {{ ref('stg_hospital__referrals') }}
 -- depends_on: {{ ref('dim_facility') }}
 

@@ -1,4 +1,8 @@
-{{ config(materialized='incremental', unique_key='study_id') }}
+{{ config(
+    materialized='incremental',
+    unique_key='study_id',
+    meta={'tested_tonight': 'loaded_ds in __days__ or read_requested_date >= __facility_change_floor__'}
+) }}
 -- depends_on: {{ ref('stg_imaging__studies') }}
 -- depends_on: {{ ref('dim_facility') }}
 

@@ -4,7 +4,7 @@ with
 source as (
 
     select * from {{ source('hospital', 'alliances') }}
-    {{ touched_keys_only(source('hospital', 'alliances'), ['alliance_id']) }}
+    {{ tonights_versions(source('hospital', 'alliances'), ['alliance_id']) }}
 
 ),
 
@@ -21,7 +21,14 @@ renamed as (
 
     from source
 
+),
+
+versions as (
+
+    select * from renamed
+    {{ kept_versions(source('hospital', 'alliances'), ['alliance_id']) }}
+
 )
 
-select * from renamed
+select * from versions
 qualify row_number() over (partition by alliance_id order by updated_at desc, ds desc) = 1

@@ -4,7 +4,7 @@ with
 source as (
 
     select * from {{ source('hospital', 'encounters') }}
-    {{ touched_keys_only(source('hospital', 'encounters'), ['encounter_id']) }}
+    {{ tonights_versions(source('hospital', 'encounters'), ['encounter_id']) }}
 
 ),
 
@@ -25,7 +25,14 @@ renamed as (
 
     from source
 
+),
+
+versions as (
+
+    select * from renamed
+    {{ kept_versions(source('hospital', 'encounters'), ['encounter_id']) }}
+
 )
 
-select * from renamed
+select * from versions
 qualify row_number() over (partition by encounter_id order by updated_at desc, ds desc) = 1

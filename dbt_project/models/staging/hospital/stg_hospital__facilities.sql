@@ -6,7 +6,7 @@ with
 source as (
 
     select * from {{ source('hospital', 'facilities') }}
-    {{ touched_keys_only(source('hospital', 'facilities'), ['facility_code', 'version_no']) }}
+    {{ tonights_versions(source('hospital', 'facilities'), ['facility_code', 'version_no']) }}
 
 ),
 
@@ -31,9 +31,16 @@ renamed as (
 
     from source
 
+),
+
+versions as (
+
+    select * from renamed
+    {{ kept_versions(source('hospital', 'facilities'), ['facility_code', 'version_no']) }}
+
 )
 
-select * from renamed
+select * from versions
 qualify row_number() over (
     partition by facility_code, version_no order by updated_at desc, ds asc
 ) = 1

@@ -5,7 +5,7 @@ with
 source as (
 
     select * from {{ source('hospital', 'referrals') }}
-    {{ touched_keys_only(source('hospital', 'referrals'), ['referral_id']) }}
+    {{ tonights_versions(source('hospital', 'referrals'), ['referral_id']) }}
 
 ),
 
@@ -29,7 +29,14 @@ renamed as (
 
     from source
 
+),
+
+versions as (
+
+    select * from renamed
+    {{ kept_versions(source('hospital', 'referrals'), ['referral_id']) }}
+
 )
 
-select * from renamed
+select * from versions
 qualify row_number() over (partition by referral_id order by updated_at desc, ds desc) = 1

@@ -5,7 +5,7 @@ with
 source as (
 
     select * from {{ source('hospital', 'region_populations') }}
-    {{ touched_keys_only(source('hospital', 'region_populations'), ['county_code']) }}
+    {{ tonights_versions(source('hospital', 'region_populations'), ['county_code']) }}
 
 ),
 
@@ -20,9 +20,16 @@ renamed as (
 
     from source
 
+),
+
+versions as (
+
+    select * from renamed
+    {{ kept_versions(source('hospital', 'region_populations'), ['county_code']) }}
+
 )
 
-select * from renamed
+select * from versions
 qualify row_number() over (
     partition by county_code order by stat_year desc, updated_at desc, ds asc
 ) = 1

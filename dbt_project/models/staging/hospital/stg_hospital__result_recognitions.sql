@@ -4,7 +4,7 @@ with
 source as (
 
     select * from {{ source('hospital', 'result_recognitions') }}
-    {{ touched_keys_only(source('hospital', 'result_recognitions'), ['recognition_id']) }}
+    {{ tonights_versions(source('hospital', 'result_recognitions'), ['recognition_id']) }}
 
 ),
 
@@ -27,7 +27,14 @@ renamed as (
 
     from source
 
+),
+
+versions as (
+
+    select * from renamed
+    {{ kept_versions(source('hospital', 'result_recognitions'), ['recognition_id']) }}
+
 )
 
-select * from renamed
+select * from versions
 qualify row_number() over (partition by recognition_id order by updated_at desc, ds desc) = 1

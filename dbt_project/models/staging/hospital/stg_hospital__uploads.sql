@@ -5,7 +5,7 @@ with
 source as (
 
     select * from {{ source('hospital', 'upload_log') }}
-    {{ touched_keys_only(source('hospital', 'upload_log'), ['upload_id']) }}
+    {{ tonights_versions(source('hospital', 'upload_log'), ['upload_id']) }}
 
 ),
 
@@ -23,7 +23,14 @@ renamed as (
 
     from source
 
+),
+
+versions as (
+
+    select * from renamed
+    {{ kept_versions(source('hospital', 'upload_log'), ['upload_id']) }}
+
 )
 
-select * from renamed
+select * from versions
 qualify row_number() over (partition by upload_id order by updated_at desc, ds desc) = 1

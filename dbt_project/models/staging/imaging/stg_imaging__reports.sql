@@ -4,7 +4,7 @@ with
 source as (
 
     select * from {{ source('imaging', 'reports') }}
-    {{ touched_keys_only(source('imaging', 'reports'), ['report_id']) }}
+    {{ tonights_versions(source('imaging', 'reports'), ['report_id']) }}
 
 ),
 
@@ -23,7 +23,14 @@ renamed as (
 
     from source
 
+),
+
+versions as (
+
+    select * from renamed
+    {{ kept_versions(source('imaging', 'reports'), ['report_id']) }}
+
 )
 
-select * from renamed
+select * from versions
 qualify row_number() over (partition by report_id order by last_updated_at desc, ds desc) = 1

@@ -4,7 +4,7 @@ with
 source as (
 
     select * from {{ source('imaging', 'studies') }}
-    {{ touched_keys_only(source('imaging', 'studies'), ['study_id']) }}
+    {{ tonights_versions(source('imaging', 'studies'), ['study_id']) }}
 
 ),
 
@@ -25,7 +25,14 @@ renamed as (
 
     from source
 
+),
+
+versions as (
+
+    select * from renamed
+    {{ kept_versions(source('imaging', 'studies'), ['study_id']) }}
+
 )
 
-select * from renamed
+select * from versions
 qualify row_number() over (partition by study_id order by last_updated_at desc, ds desc) = 1

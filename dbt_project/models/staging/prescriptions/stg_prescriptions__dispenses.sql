@@ -4,7 +4,7 @@ with
 source as (
 
     select * from {{ source('prescriptions', 'dispenses') }}
-    {{ touched_keys_only(source('prescriptions', 'dispenses'), ['dispense_id']) }}
+    {{ tonights_versions(source('prescriptions', 'dispenses'), ['dispense_id']) }}
 
 ),
 
@@ -20,7 +20,14 @@ renamed as (
 
     from source
 
+),
+
+versions as (
+
+    select * from renamed
+    {{ kept_versions(source('prescriptions', 'dispenses'), ['dispense_id']) }}
+
 )
 
-select * from renamed
+select * from versions
 qualify row_number() over (partition by dispense_id order by updated_at desc, ds desc) = 1

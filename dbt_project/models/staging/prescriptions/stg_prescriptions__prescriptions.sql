@@ -4,7 +4,7 @@ with
 source as (
 
     select * from {{ source('prescriptions', 'prescriptions') }}
-    {{ touched_keys_only(source('prescriptions', 'prescriptions'), ['prescription_id']) }}
+    {{ tonights_versions(source('prescriptions', 'prescriptions'), ['prescription_id']) }}
 
 ),
 
@@ -27,7 +27,14 @@ renamed as (
 
     from source
 
+),
+
+versions as (
+
+    select * from renamed
+    {{ kept_versions(source('prescriptions', 'prescriptions'), ['prescription_id']) }}
+
 )
 
-select * from renamed
+select * from versions
 qualify row_number() over (partition by prescription_id order by updated_at desc, ds desc) = 1
