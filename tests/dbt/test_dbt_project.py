@@ -553,6 +553,7 @@ def test_docs_site_documents_the_project_and_the_warehouse_catalog(
         built = index.stat().st_mtime_ns
         assert Path(generate_docs()).stat().st_mtime_ns == built
     site = index.parent  # the static page embeds these two files
+    assert (site / "semantic_manifest.json").exists()  # what `yilian metrics` plans from
     catalog = json.loads((site / "catalog.json").read_text(encoding="utf-8"))
     columns = catalog["nodes"]["model.yilian.mart_referrals_daily"]["columns"]
     assert {"date", "county_code", "direction", "is_out_of_region"} <= set(columns)

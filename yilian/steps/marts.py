@@ -171,6 +171,11 @@ def publish(plan: dict[str, Any], run_id: str) -> dict[str, int]:
     return tables
 
 
+#: The installation's parse that the docs site starts from: the manifest, the semantic manifest
+#: (`yilian metrics` plans its queries from the docs site's copy) and the partial-parse state.
+PARSED = ("manifest.json", "semantic_manifest.json", "partial_parse.msgpack")
+
+
 def generate_docs() -> str:
     """Build the dbt docs site (a static site) into reports/dbt_docs/, when the project changed
     since the last one: the site documents models and columns, which a night does not change."""
@@ -188,7 +193,7 @@ def generate_docs() -> str:
     # warehouse's catalog; compiling all ~350 nodes again (two thirds of the step) would only
     # add each model's SQL as one night's build compiled it
     target.mkdir(parents=True, exist_ok=True)
-    for artifact in (MANIFEST, MANIFEST.with_name("partial_parse.msgpack")):
-        shutil.copyfile(artifact, target / artifact.name)
+    for name in PARSED:
+        shutil.copyfile(MANIFEST.with_name(name), target / name)
     run_dbt(["docs", "generate", "--static", "--no-compile"], target_path=target)
     return str(index)
