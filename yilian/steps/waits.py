@@ -45,12 +45,10 @@ class DayReadyTrigger(BaseTrigger):
         self, check: str, source_name: str, ds: str, poll_seconds: float = POLL_SECONDS
     ) -> None:
         super().__init__()
-        self.check, self.source_name, self.ds, self.poll_seconds = (
-            check,
-            source_name,
-            ds,
-            poll_seconds,
-        )
+        self.check = check
+        self.source_name = source_name
+        self.ds = ds
+        self.poll_seconds = poll_seconds
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         kwargs = {
@@ -89,7 +87,7 @@ class WaitForDay(BaseOperator):
 
     template_fields = ("ds",)
     start_trigger_args = StartTriggerArgs(
-        trigger_cls=f"{__name__}.DayReadyTrigger",
+        trigger_cls=f"{__name__}.{DayReadyTrigger.__name__}",
         next_method="execute_complete",
         timeout=WAIT_TIMEOUT,
     )

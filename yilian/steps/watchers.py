@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.triggers.base import (
+    StartTriggerArgs,
     TaskFailedEvent,
     TaskSkippedEvent,
     TaskSuccessEvent,
@@ -83,8 +84,6 @@ class ModelOutcomeTrigger(WatcherTrigger):
 
 def start_in_triggerer(watcher: Any) -> None:
     """Make one cosmos watcher task start and end in the triggerer."""
-    from airflow.triggers.base import StartTriggerArgs
-
     watcher.start_from_trigger = True
     watcher.start_trigger_args = StartTriggerArgs(
         trigger_cls=f"{__name__}.{ModelOutcomeTrigger.__name__}",
