@@ -3,6 +3,7 @@ a valid scale-out compose file, and a marts DAG wired to the three source Assets
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import subprocess
@@ -163,6 +164,8 @@ def test_marts_dag_is_partitioned_on_the_three_sources_and_publishes_after_dbt()
     assert "--resource-type" not in (producer.dbt_cmd_flags or [])
     assert producer.dbt_cmd_flags[-2:] == ["--exclude-resource-type", "unit_test"]
     assert type(producer).__name__ == "WatchedNodesProducer"
+    # it skips OpenLineage events: nothing here would send them
+    assert importlib.util.find_spec("airflow.providers.openlineage") is None
     for mart in (
         "mart_referrals_daily",
         "mart_remote_diagnosis_daily",
