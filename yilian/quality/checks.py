@@ -48,10 +48,11 @@ def _checked(
     if len(dedup) == len(spec.dedup_columns):
         out["_duplicate"] = out.duplicated(subset=dedup, keep="first").astype("boolean")
     if spec.credit_code and spec.credit_code in out.columns:
-        out["_credit_code_valid"] = (
-            out[spec.credit_code]
-            .map(lambda v: None if pd.isna(v) else uscc.is_valid(v))
-            .astype("boolean")
+        codes = out[spec.credit_code]
+        distinct = codes.dropna().unique()  # a few hundred facilities, many rows each
+        valid = pd.Series([uscc.is_valid(v) for v in distinct], index=distinct, dtype="boolean")
+        out["_credit_code_valid"] = pd.Series(
+            valid.reindex(codes.to_numpy()).array, index=out.index, dtype="boolean"
         )
     for lookup in spec.lookups:
         if lookup.via in out.columns:
