@@ -200,6 +200,7 @@ def test_an_empty_imaging_batch_gets_its_check_columns(region: Region) -> None:
     from yilian.privacy import pseudonymise
     from yilian.quality.checks import with_checks
     from yilian.sources.frames import empty
+    from yilian.warehouse import raw
 
     imaging = SOURCES["imaging"]
     specs = {spec.table: spec for spec in imaging.tables}
@@ -207,7 +208,8 @@ def test_an_empty_imaging_batch_gets_its_check_columns(region: Region) -> None:
         name: pseudonymise(empty(spec, "imaging test"), spec, b"k" * 32, START)
         for name, spec in specs.items()
     }
-    checked = with_checks(frames, specs, paths().warehouse, START)
+    with raw.reader(paths().warehouse) as warehouse:
+        checked = with_checks(frames, specs, warehouse, START)
     assert "_study_read_requested_at" in checked["reports"] and checked["reports"].empty
 
 

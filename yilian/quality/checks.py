@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import statistics
 from datetime import date, datetime, time, timedelta
-from pathlib import Path
 from typing import Any
 
+import duckdb
 import pandas as pd
 from stdnum.cn import uscc
 
@@ -26,25 +26,33 @@ VOLUME_FLOOR_SHARE = 0.2
 VOLUME_MIN_DAYS = 3
 
 
+Warehouse = duckdb.DuckDBPyConnection | None  # raw.reader's look into it (None: none yet)
+
+
 def with_checks(
-    frames: dict[str, pd.DataFrame], specs: dict[str, TableSpec], db: Path, ds: date
+    frames: dict[str, pd.DataFrame], specs: dict[str, TableSpec], db: Warehouse, ds: date
 ) -> dict[str, pd.DataFrame]:
     """Every landed frame plus the `_` check columns its suite expects (where computable)."""
     return {name: _checked(frame, specs[name], frames, db, ds) for name, frame in frames.items()}
 
 
 def _checked(
-    frame: pd.DataFrame, spec: TableSpec, batch: dict[str, pd.DataFrame], db: Path, ds: date
+    frame: pd.DataFrame,
+    spec: TableSpec,
+    batch: dict[str, pd.DataFrame],
+    db: Warehouse,
+    ds: date,
 ) -> pd.DataFrame:
     out = frame.copy()
     dedup = [c for c in spec.dedup_columns if c in out.columns]
     if len(dedup) == len(spec.dedup_columns):
         out["_duplicate"] = out.duplicated(subset=dedup, keep="first").astype("boolean")
     if spec.credit_code and spec.credit_code in out.columns:
-        out["_credit_code_valid"] = (
-            out[spec.credit_code]
-            .map(lambda v: None if pd.isna(v) else uscc.is_valid(v))
-            .astype("boolean")
+        codes = out[spec.credit_code]
+        distinct = codes.dropna().unique()  # a few hundred facilities, many rows each
+        valid = pd.Series([uscc.is_valid(v) for v in distinct], index=distinct, dtype="boolean")
+        out["_credit_code_valid"] = pd.Series(
+            valid.reindex(codes.to_numpy()).array, index=out.index, dtype="boolean"
         )
     for lookup in spec.lookups:
         if lookup.via in out.columns:
@@ -59,7 +67,7 @@ def _looked_up(
     lookup: Lookup,
     wanted: pd.Series,
     in_batch: pd.DataFrame | None,
-    db: Path,
+    db: Warehouse,
     ds: date,
 ) -> pd.Series:
     """`lookup.value` by key: this batch's rows first, else the latest loaded up to `ds`."""
@@ -77,7 +85,7 @@ def _looked_up(
 
 
 def known_facilities(
-    frames: dict[str, pd.DataFrame], specs: dict[str, TableSpec], db: Path, ds: date
+    frames: dict[str, pd.DataFrame], specs: dict[str, TableSpec], db: Warehouse, ds: date
 ) -> set[str]:
     """The facility master up to `ds`, plus the facilities a master table in this batch adds."""
     known = raw.master_facilities(db, ds)
@@ -88,7 +96,7 @@ def known_facilities(
 
 
 def parameters(
-    specs: dict[str, TableSpec], ds: date, known_facilities: set[str], db: Path
+    specs: dict[str, TableSpec], ds: date, known_facilities: set[str], db: Warehouse
 ) -> dict[str, dict[str, Any]]:
     """Suite parameters for each table on one day."""
     volumes = raw.trailing_volumes(db, [spec.raw_name for spec in specs.values()], ds)

@@ -50,7 +50,7 @@ def _boolean(values: pd.Series) -> pd.Series:
     unknown = text.notna() & ~text.isin(_TRUE | _FALSE)
     if unknown.any():
         raise ValueError(f"not a 0/1 flag: {text[unknown].iloc[0]!r}")
-    return text.map(lambda v: None if pd.isna(v) else v in _TRUE).astype("boolean")
+    return text.isin(_TRUE).astype("boolean").mask(text.isna())  # column-wise, nulls kept
 
 
 def _cast(values: pd.Series, kind: str) -> pd.Series:

@@ -153,18 +153,21 @@ def validate(
     system = source(source_name)
     specs = {name: system.table(name) for name in landed["tables"]}
     frames = {name: read_landed(spec, ds, paths().landing_dir) for name, spec in specs.items()}
-    known = checks.known_facilities(frames, specs, db, ds)
-    if not known:
-        raise MasterNotReady(
-            f"{source_name} {ds}: the facility master (raw.{raw.facility_master().raw_name}) is "
-            f"empty up to {ds}; load its source for this day first (this task retries on its own)"
-        )
-    batches = checks.with_checks(frames, specs, db, ds)
+    with raw.reader(db) as warehouse:
+        known = checks.known_facilities(frames, specs, warehouse, ds)
+        if not known:
+            raise MasterNotReady(
+                f"{source_name} {ds}: the facility master (raw."
+                f"{raw.facility_master().raw_name}) is empty up to {ds}; load its source for "
+                "this day first (this task retries on its own)"
+            )
+        batches = checks.with_checks(frames, specs, warehouse, ds)
+        parameters = checks.parameters(specs, ds, known, warehouse)
     verdicts, evaluated = validate_tables(
         batches,
         {name: partition_path(paths().landing_dir, spec, ds) for name, spec in specs.items()},
         specs,
-        checks.parameters(specs, ds, known, db),
+        parameters,
         max_bad_row_share,
     )
     record = results_record(

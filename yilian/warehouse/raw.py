@@ -201,21 +201,29 @@ def facility_master() -> TableSpec:
     return master
 
 
-def master_facilities(path: Path, ds: date) -> set[str]:
+@contextmanager
+def reader(path: Path) -> Iterator[duckdb.DuckDBPyConnection | None]:
+    """One read-only look into the warehouse for several questions (each open of its file
+    costs tens of milliseconds); None while there is no warehouse yet."""
+    if not path.exists():
+        yield None
+        return
+    with connect(path, read_only=True) as con:
+        yield con
+
+
+def master_facilities(con: duckdb.DuckDBPyConnection | None, ds: date) -> set[str]:
     """Facility codes of the facility master as the day `ds` delivered it (a snapshot).
 
     Exactly that day, so a day checks against the same master whether it is loaded first,
     last or again after later days.
     """
     master = facility_master()
-    if not path.exists():
+    if con is None or not _exists(con, "raw", master.raw_name):
         return set()
-    with connect(path, read_only=True) as con:
-        if not _exists(con, "raw", master.raw_name):
-            return set()
-        rows = con.execute(
-            f"select distinct facility_code from raw.{master.raw_name} where ds = ?", [ds]
-        ).fetchall()
+    rows = con.execute(
+        f"select distinct facility_code from raw.{master.raw_name} where ds = ?", [ds]
+    ).fetchall()
     return {r[0] for r in rows}
 
 
@@ -271,30 +279,31 @@ def record_mart_build(path: Path, loads_through: dict[date, datetime], run_id: s
 
 
 def trailing_volumes(
-    path: Path, raw_names: list[str], ds: date, days: int = 7
+    con: duckdb.DuckDBPyConnection | None, raw_names: list[str], ds: date, days: int = 7
 ) -> dict[str, list[int]]:
     """Rows extracted for each of `raw_names` on each loaded day of the `days` before `ds`
-    (one look into the warehouse for all of a source's tables)."""
+    (one query for all of a source's tables)."""
     volumes: dict[str, list[int]] = {name: [] for name in raw_names}
-    if not path.exists():
+    if con is None or not _exists(con, "audit", "load_runs"):
         return volumes
-    with connect(path, read_only=True) as con:
-        if not _exists(con, "audit", "load_runs"):
-            return volumes
-        rows = con.execute(
-            """select source || '__' || table_name, arg_max(rows_extracted, finished_at)
-               from audit.load_runs
-               where source || '__' || table_name in (select unnest(?)) and outcome = 'loaded'
-                 and ds >= ? and ds < ? group by source, table_name, ds""",
-            [raw_names, ds - timedelta(days=days), ds],
-        ).fetchall()
+    rows = con.execute(
+        """select source || '__' || table_name, arg_max(rows_extracted, finished_at)
+           from audit.load_runs
+           where source || '__' || table_name in (select unnest(?)) and outcome = 'loaded'
+             and ds >= ? and ds < ? group by source, table_name, ds""",
+        [raw_names, ds - timedelta(days=days), ds],
+    ).fetchall()
     for name, extracted in rows:
         volumes[name].append(int(extracted))
     return volumes
 
 
 def latest_values(
-    path: Path, spec: TableSpec, lookup: Lookup, keys: list[str], ds: date
+    con: duckdb.DuckDBPyConnection | None,
+    spec: TableSpec,
+    lookup: Lookup,
+    keys: list[str],
+    ds: date,
 ) -> pd.DataFrame:
     """`lookup.value` of already-loaded rows of the looked-up table whose key is in `keys`
     (their latest version up to `ds`), as columns (key, value)."""
@@ -304,18 +313,18 @@ def latest_values(
     empty = pd.DataFrame(
         {key: pd.Series(dtype="string"), lookup.value: pd.Series(dtype="datetime64[us]")}
     )
-    if not path.exists() or not keys:
+    if con is None or not keys or not _exists(con, "raw", target.raw_name):
         return empty
-    with connect(path, read_only=True) as con:
-        if not _exists(con, "raw", target.raw_name):
-            return empty
-        con.register("wanted", pa.table({key: pa.array(keys, pa.string())}))
+    con.register("wanted", pa.table({key: pa.array(keys, pa.string())}))
+    try:
         return con.execute(
             f"""select t.{key}, arg_max(t.{lookup.value}, t.{watermark}) as {lookup.value}
                 from raw.{target.raw_name} t join wanted using ({key})
                 where t.ds <= ? group by t.{key}""",
             [ds],
         ).df()
+    finally:
+        con.unregister("wanted")
 
 
 def quality_dir() -> Path:
