@@ -6,24 +6,25 @@ Partitioned by business day, like the source DAGs: each source's `load` updates 
 starts a run of this DAG for **that day** (partition key `YYYY-MM-DD`). A rerun of one source's
 day therefore rebuilds exactly that day.
 
-1. **check_feeds** — builds only once all three feeds of the day are loaded (the audit says so);
-   until then the run ends here, skipped, naming the feeds still missing. It also ends, skipped,
-   when an earlier run already built the day from these very loads (two feeds that land
-   together start two runs; `audit.mart_builds` says what was built).
-2. **plan_days** — fails at once, naming the reader's PID, if another process (a BI tool on
-   the warehouse file) still holds the warehouse after 30 s: dbt could not write, and every dbt
-   task is left upstream_failed. Then the day of the run (or the `days` param of a manual run,
-   which always builds): dbt reprocesses exactly those raw partitions and the days their rows
-   belong to (late updates included), not the history.
-3. **dbt** — astronomer-cosmos in watcher mode: one `dbt build` (seeds, models, unit tests,
-   contracts, data tests, in dependency order and threads) runs in `dbt_producer_watcher`, and
-   every dbt model and seed has its own task that reports that node's outcome, so a failing
-   model is visible by name in the graph without paying a dbt start-up per model (the data
-   tests run in the build; a failing test fails it and stops the publish).
-4. **publish** — copy schema `marts` to `publish/yilian_marts.duckdb` and one Parquet file per
-   mart, swapped in atomically: BI tools read the copy while the next night writes the
-   warehouse; then record the day in `audit.mart_builds`.
-5. **docs** — the dbt docs site in `reports/dbt_docs/`.
+1. **plan_days** — builds only once all three feeds of the day are loaded (the audit says so);
+   until then the run ends here, the rest skipped, its log naming the feeds still missing. It
+   also ends so when an earlier run already built the day from these very loads (two feeds that
+   land together start two runs; `audit.mart_builds` says what was built). It fails at once,
+   naming the reader's PID, if another process (a BI tool on the warehouse file) still holds
+   the warehouse after 30 s: dbt could not write, and every dbt task is left upstream_failed.
+   Then the day of the run (or the `days` param of a manual run, which always builds): dbt
+   reprocesses exactly those raw partitions and the days their rows belong to (late updates
+   included), not the history.
+2. **dbt** — astronomer-cosmos in watcher mode: one `dbt build` (seeds, models, contracts,
+   data tests, in dependency order and threads; the unit tests are CI's) runs in
+   `dbt_producer_watcher`, and every dbt model and seed has its own task that reports that
+   node's outcome (in the triggerer), so a failing model is visible by name in the graph
+   without paying a dbt start-up per model (the data tests run in the build; a failing test
+   fails it and stops the publish).
+3. **publish** — once the build succeeded, copy schema `marts` to `publish/yilian_marts.duckdb`
+   and one Parquet file per mart, swapped in atomically: BI tools read the copy while the next
+   night writes the warehouse; then record the day in `audit.mart_builds`.
+4. **docs** — the dbt docs site in `reports/dbt_docs/`.
 
 Writers to the DuckDB file share the pool `yilian_duckdb` (one slot). Full rebuild by hand:
 `yilian build --full-refresh` (or `--day YYYY-MM-DD` for chosen days).
@@ -81,11 +82,7 @@ SOURCE_ASSETS = [Asset(source.asset_uri) for source in SOURCES.values()]
 )
 def yilian_marts() -> None:
     @task.short_circuit
-    def check_feeds() -> bool:
-        return marts.feeds_complete(get_current_context())
-
-    @task
-    def plan_days() -> dict:
+    def plan_days() -> dict | None:
         return marts.plan_days(get_current_context())
 
     project = ProjectConfig(
@@ -120,7 +117,7 @@ def yilian_marts() -> None:
         },
     )
 
-    marts.watch_after_build(dbt)
+    build = marts.watch_after_build(dbt)
 
     @task
     def publish(plan: dict) -> dict[str, int]:
@@ -131,7 +128,8 @@ def yilian_marts() -> None:
         return marts.generate_docs()
 
     plan = plan_days()
-    check_feeds() >> plan >> dbt >> publish(plan) >> docs()
+    plan >> dbt
+    build >> publish(plan) >> docs()
 
 
 yilian_marts()

@@ -41,7 +41,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 @pytest.fixture(scope="session")
 def airflow_db() -> Iterator[None]:
-    """A migrated Airflow metadata DB with the `yilian_duckdb` pool (1 slot) and our DAGs."""
+    """A migrated Airflow metadata DB with the installation's pools and our DAGs."""
     from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.dag_processing.dagbag import DagBag, sync_bag_to_db
     from airflow.models.pool import Pool
@@ -51,9 +51,10 @@ def airflow_db() -> Iterator[None]:
     initdb()
     with create_session() as session:
         DagBundlesManager().sync_bundles_to_db(session=session)
-    Pool.create_or_update_pool(
-        "yilian_duckdb", 1, "DuckDB writers: one at a time", include_deferred=False
-    )
+    from yilian.installation import POOLS
+
+    for pool, description in POOLS.items():
+        Pool.create_or_update_pool(pool, 1, description, include_deferred=False)
     dags = Path(__file__).resolve().parent.parent / "dags"
     for source in ("hospital", "imaging", "prescriptions"):
         bag = DagBag(dag_folder=str(dags / f"yilian_{source}.py"))

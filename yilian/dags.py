@@ -1,5 +1,5 @@
 """The one definition of a source DAG: extract → pseudonymise_and_land → validate → load, and
-validate → data_docs (rendered whether the day passed or blocked, outside the writer pool).
+validate → data_docs (rendered whether the day passed or blocked, in its own pool).
 
 Every source gets the same five tasks, the same timetable, retries and failure callback; its own
 extract options become params of its DAG. A source that says when a day is complete waits for
@@ -26,6 +26,7 @@ from airflow.sdk import (
     task,
 )
 
+from yilian.quality import DATA_DOCS_POOL
 from yilian.settings import LOCAL_TZ, schedule_window
 from yilian.sources import source
 from yilian.steps import business_day, ingest, on_failure
@@ -136,7 +137,7 @@ def source_dag(source_name: str, doc_md: str) -> DAG:
             context = get_current_context()
             return ingest.load(source_name, business_day(context), context["run_id"], validated)
 
-        @task(trigger_rule="all_done")
+        @task(trigger_rule="all_done", pool=DATA_DOCS_POOL)
         def data_docs() -> dict:
             return ingest.data_docs(source_name, business_day(get_current_context()))
 

@@ -1,8 +1,8 @@
 """This installation's Airflow: the `airflow` command in its environment, and its first setup.
 
 An operator's `airflow ...` must work from a fresh shell: `yilian airflow ...` applies the
-project's Airflow environment and, on first use, creates the metadata DB, the DuckDB writer pool
-and the serialised DAGs (the marts DAG renders from the dbt manifest, so dbt parses first).
+project's Airflow environment and, on first use, creates the metadata DB, the pools and the
+serialised DAGs (the marts DAG renders from the dbt manifest, so dbt parses first).
 """
 
 from __future__ import annotations
@@ -13,7 +13,14 @@ import sys
 from pathlib import Path
 
 from yilian.airflow_env import apply_airflow_env
+from yilian.quality import DATA_DOCS_POOL
 from yilian.warehouse import DUCKDB_POOL
+
+#: The installation's Airflow pools, one slot each, with what they are for.
+POOLS = {
+    DUCKDB_POOL: "DuckDB allows one writer at a time",
+    DATA_DOCS_POOL: "GX renders one Data Docs site at a time",
+}
 
 
 def airflow_bin() -> str:
@@ -29,26 +36,33 @@ def airflow(*args: str, timeout: float = 300) -> str:
 
 
 def prepare_airflow() -> None:
-    """Parse the dbt project, create or migrate the metadata DB, set the DuckDB writer pool
-    (one slot: DuckDB has one writer) and serialise the DAGs. Safe to repeat."""
+    """Parse the dbt project, create or migrate the metadata DB, set the pools and serialise
+    the DAGs. Safe to repeat."""
     from yilian.warehouse.dbt import run_dbt
 
     apply_airflow_env()
     run_dbt(["parse"])
     Path(os.environ["AIRFLOW_HOME"]).mkdir(parents=True, exist_ok=True)
     airflow("db", "migrate")
-    airflow("pools", "set", DUCKDB_POOL, "1", "DuckDB allows one writer at a time")
+    for pool, description in POOLS.items():
+        airflow("pools", "set", pool, "1", description)
     airflow("dags", "reserialize")
 
 
+def _marker() -> Path:
+    return Path(os.environ["AIRFLOW_HOME"]) / ".yilian-prepared"
+
+
 def prepared() -> bool:
-    """Has this installation's metadata DB been set up (a marker written after the setup)?"""
-    return (Path(os.environ["AIRFLOW_HOME"]) / ".yilian-prepared").exists()
+    """Has this installation's metadata DB been set up, with today's pools? (The marker written
+    after the setup names them: an installation set up before a pool was added sets up again.)"""
+    marker = _marker()
+    return marker.exists() and marker.read_text().split() == sorted(POOLS)
 
 
 def ensure_prepared() -> None:
     apply_airflow_env()
     if not prepared():
-        print("yilian: setting up this installation's Airflow (first use)...", file=sys.stderr)
+        print("yilian: setting up this installation's Airflow...", file=sys.stderr)
         prepare_airflow()
-        (Path(os.environ["AIRFLOW_HOME"]) / ".yilian-prepared").touch()
+        _marker().write_text("\n".join(sorted(POOLS)) + "\n")

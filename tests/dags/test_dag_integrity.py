@@ -77,7 +77,7 @@ def test_structure(dagbag, source: str) -> None:
     # Data Docs of a blocked day too, and never in the writers' pool
     docs = dag.get_task("data_docs")
     assert docs.upstream_task_ids == {"validate"} and docs.trigger_rule == "all_done"
-    assert docs.pool != "yilian_duckdb"
+    assert docs.pool == "yilian_data_docs"
     assert isinstance(dag.timetable, CronPartitionTimetable)
     assert dag.timetable.expression == "0 0 * * *"
     assert str(dag.timetable.timezone) == "Asia/Shanghai"

@@ -11,6 +11,7 @@ its facility master waits for it; and no resident ID, name or phone reaches any 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -115,6 +116,30 @@ def test_every_day_loads_and_builds_its_marts_by_itself(installation: Installati
     assert inst.built(BLOCKED) == []  # its prescriptions never loaded
     marts = query("select distinct date from marts.mart_interoperability_daily order by 1")
     assert set(DAYS[:2]) <= {d.date() for d in marts.date}
+
+
+def test_the_build_reports_watched_nodes_and_logs_every_data_test(
+    installation: Installation,
+) -> None:
+    """The `dbt build` task pushes XComs for the models and seeds a task watches, none for the
+    data tests (their lines are in its log) and runs no unit tests (CI's, not the night's)."""
+    inst = installation
+    run = inst.built(DAYS[0])[0]
+    producer = "dbt.dbt_producer_watcher"
+    with contextlib.closing(inst.af.db()) as con:
+        keys = {
+            key
+            for (key,) in con.execute(
+                "select key from xcom where dag_id = ? and run_id = ? and task_id = ?",
+                [run.dag_id, run.run_id, producer],
+            )
+        }
+    assert "model__yilian__fct_encounters_status" in keys
+    assert "seed__yilian__ref_icd10_chapters_status" in keys
+    assert not [k for k in keys if k.startswith(("test__", "unit_test__"))], sorted(keys)
+    log = inst.af.task_log(run.dag_id, run.run_id, producer)
+    assert re.search(r"PASS not_null_fct_encounters_\w+", log), log[-3000:]
+    assert "START unit_test" not in log
 
 
 def test_a_blocked_day_is_one_red_task_whose_log_starts_with_the_reason(

@@ -3,6 +3,7 @@ a valid scale-out compose file, and a marts DAG wired to the three source Assets
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import re
 import subprocess
@@ -140,8 +141,7 @@ def test_marts_dag_is_partitioned_on_the_three_sources_and_publishes_after_dbt()
     assets = {asset.uri for asset in dag.timetable.asset_condition.objects}
     assert assets == {f"yilian://raw/{s}" for s in ("hospital", "imaging", "prescriptions")}
     ids = set(dag.task_dict)
-    assert {"check_feeds", "plan_days", "dbt.dbt_producer_watcher", "publish", "docs"} <= ids
-    assert dag.get_task("plan_days").upstream_task_ids == {"check_feeds"}
+    assert {"plan_days", "dbt.dbt_producer_watcher", "publish", "docs"} <= ids
     producer = dag.get_task("dbt.dbt_producer_watcher")
     watchers = [
         t
@@ -162,6 +162,10 @@ def test_marts_dag_is_partitioned_on_the_three_sources_and_publishes_after_dbt()
     # one watcher per model, and the build still runs the data tests (nothing limits its types)
     assert not [t for t in ids if t.endswith(".test") or t.endswith("_test")]
     assert "--resource-type" not in (producer.dbt_cmd_flags or [])
+    assert producer.dbt_cmd_flags[-2:] == ["--exclude-resource-type", "unit_test"]
+    assert type(producer).__name__ == "WatchedNodesProducer"
+    # it skips OpenLineage events: nothing here would send them
+    assert importlib.util.find_spec("airflow.providers.openlineage") is None
     for mart in (
         "mart_referrals_daily",
         "mart_remote_diagnosis_daily",
@@ -170,4 +174,5 @@ def test_marts_dag_is_partitioned_on_the_three_sources_and_publishes_after_dbt()
     ):
         assert f"dbt.{mart}_run" in ids, mart
     publish = dag.get_task("publish")
-    assert "dbt.dbt_producer_watcher" in publish.get_flat_relative_ids(upstream=True)
+    # the build's success is every node's: the publish follows it, not its watchers
+    assert publish.upstream_task_ids == {"plan_days", "dbt.dbt_producer_watcher"}

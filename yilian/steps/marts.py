@@ -43,9 +43,11 @@ def dbt_environment() -> dict[str, str]:
     return dbt_env(paths().warehouse) | {DS_ENV: "{{ ti.xcom_pull(task_ids='plan_days')['ds'] }}"}
 
 
-def watch_after_build(dbt_group: Any) -> None:
+def watch_after_build(dbt_group: Any) -> Any:
     """Run cosmos's per-model watcher tasks after its single `dbt build`, in the triggerer,
     outside the writer pool and without retries; and keep the data tests in that build.
+    Returns the build's task: what follows the build needs only it (its success is every
+    node's), not the watchers, which end a few seconds later beside the publish.
 
     Cosmos runs the watchers beside the build, polling; started after it, each reads its node's
     final status at once and holds no DuckDB slot (it writes nothing), and in the triggerer
@@ -54,12 +56,14 @@ def watch_after_build(dbt_group: Any) -> None:
     failure shows as one red task, whose log names the failing nodes. So a watcher per model's
     tests would only ever repeat the build's outcome: the group renders none
     (TestBehavior.NONE), and since cosmos then limits the build to models, seeds and snapshots
-    (`--resource-type`), that limit is lifted here: the one `dbt build` runs every test.
+    (`--resource-type`), that limit is lifted here: the one `dbt build` runs every data test.
+    The unit tests are left to CI and `yilian build`, as dbt recommends: they test the models'
+    logic on fixed inputs, which a night's data does not change.
     """
     from cosmos.constants import PRODUCER_WATCHER_TASK_ID
     from cosmos.operators._watcher.base import BaseConsumerSensor
 
-    from yilian.steps.watchers import start_in_triggerer
+    from yilian.steps.watchers import report_watched_nodes_only, start_in_triggerer
 
     tasks = list(dbt_group.iter_tasks())
     producer = next(t for t in tasks if t.task_id.endswith(PRODUCER_WATCHER_TASK_ID))
@@ -67,7 +71,8 @@ def watch_after_build(dbt_group: Any) -> None:
     while "--resource-type" in flags:
         at = flags.index("--resource-type")
         del flags[at : at + 2]
-    producer.dbt_cmd_flags = flags
+    producer.dbt_cmd_flags = [*flags, "--exclude-resource-type", "unit_test"]
+    report_watched_nodes_only(producer)
     for watcher in tasks:
         if watcher is producer:
             continue
@@ -77,6 +82,7 @@ def watch_after_build(dbt_group: Any) -> None:
         watcher.retries = 0
         if isinstance(watcher, BaseConsumerSensor):
             start_in_triggerer(watcher)
+    return producer
 
 
 def _days(context: Any) -> list[date]:
@@ -122,16 +128,19 @@ class WarehouseHeld(AirflowFailException):
     """Another process holds the warehouse file; the build would fail model by model."""
 
 
-def plan_days(context: Any) -> dict[str, Any]:
+def plan_days(context: Any) -> dict[str, Any] | None:
     """The raw partitions (business days) this run processes, for dbt's YILIAN_DS, and the
-    latest load of each, which the publish records as built.
+    latest load of each, which the publish records as built; None (the run ends here, the
+    build skipped) while `feeds_complete` says there is nothing to build yet.
 
-    First, the warehouse must be free: DuckDB lets no writer in while another process has the
+    Then the warehouse must be free: DuckDB lets no writer in while another process has the
     file open, even read-only, so a reader would make dbt fail; the run stops here instead,
     once, naming the reader, and every dbt task is left upstream_failed, the warehouse as it was.
     """
     from yilian.warehouse import raw
 
+    if not feeds_complete(context):
+        return None
     warehouse = paths().warehouse
     holder = raw.other_holder(warehouse, READER_WAIT_SECONDS)
     if holder is not None:
