@@ -72,6 +72,8 @@ class DbtRun:
     peak_mib: float
     summary: str
     success: bool
+    #: seconds per dbt node (unique_id), for the profile of where a night's time goes
+    node_times: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -181,8 +183,10 @@ def _dbt_child(day: date | list[date] | None, target: str, out: Any) -> None:
     peak_mib = peak_rss_mib()
     failures = "; ".join(f"{n.unique_id}: {n.message}" for n in result.failures[:3])
     summary = result.summary() + (f" FAILED: {failures or result.exception}" if failures else "")
-    node_seconds = sum(n.execution_time for n in result.nodes)
-    out.put(DbtRun(seconds, node_seconds, peak_mib, summary, result.success))
+    node_times = {n.unique_id: n.execution_time for n in result.nodes}
+    out.put(
+        DbtRun(seconds, sum(node_times.values()), peak_mib, summary, result.success, node_times)
+    )
 
 
 def duckdb_floor(day: date) -> DuckDBFloor:
@@ -248,7 +252,8 @@ def bulk_history(day1: date, shifts: Sequence[int]) -> int:
     """Raw partitions (and their audit rows) for the days `day1 - k`, k in `shifts`, from
     day 1's: events shifted back k days with their ids too (`_shifted_id`); the masters (tables
     without freshness: alliances, facilities, populations) repeated as they are, as a
-    snapshot is. Returns the raw rows written."""
+    snapshot is. Written a day after another, oldest first, as nights append them (the
+    `ds` filters of loads and staging prune by it). Returns the raw rows written."""
     from yilian.sources import all_tables
     from yilian.warehouse import raw
 
@@ -270,7 +275,7 @@ def bulk_history(day1: date, shifts: Sequence[int]) -> int:
                     exprs.append(c.name)
             (n,) = con.execute(
                 f"insert into raw.{spec.raw_name} by position select {', '.join(exprs)}, "
-                f"ds - k from raw.{spec.raw_name}, {shifted} where ds = ?",
+                f"ds - k from raw.{spec.raw_name}, {shifted} where ds = ? order by k desc",
                 [list(shifts), day1],
             ).fetchone()
             written += n
@@ -354,7 +359,38 @@ def history(r: Region, days: int, night2: Night) -> Night:
         ("the night", before, after),
     ):
         print(f"  {label:<36}{one:>12.1f} s{year:>14.1f} s{year / one:>8.2f}")
+    _print_profile(night2.build, night.build, days)
     return night
+
+
+def _node_kind(unique_id: str) -> str:
+    """`model staging`, `test fct`, `seed`…: a node's resource type and its model's layer."""
+    resource, _, name = unique_id.split(".", 2)
+    layer = next((p for p in ("stg", "int", "fct", "dim", "mart") if f"{p}_" in name), "other")
+    return resource if resource == "seed" else f"{resource} {layer}"
+
+
+#: Nodes listed one by one in the profile: those whose time grew the most.
+PROFILE_TOP_NODES = 12
+
+
+def _print_profile(one: DbtRun, year: DbtRun, days: int) -> None:
+    """dbt node seconds of the two nights by kind, then the nodes that grew the most: where a
+    longer history costs the night."""
+    print(f"  {'dbt node seconds by kind':<36}{'after 1 day':>14}{f'after {days} days':>16}")
+    kinds = sorted({_node_kind(n) for n in (*one.node_times, *year.node_times)})
+    for kind in kinds:
+        a, b = (
+            sum(t for n, t in r.node_times.items() if _node_kind(n) == kind) for r in (one, year)
+        )
+        print(f"    {kind:<34}{a:>12.1f} s{b:>14.1f} s")
+    grown = sorted(year.node_times, key=lambda n: one.node_times.get(n, 0.0) - year.node_times[n])[
+        :PROFILE_TOP_NODES
+    ]
+    print(f"  {'the nodes that grew the most':<36}")
+    for node in grown:
+        name, before = node.split(".", 2)[2], one.node_times.get(node, 0.0)
+        print(f"    {name[:58]:<58}{before:>6.2f} s{year.node_times[node]:>8.2f} s")
 
 
 # --- the one command ----------------------------------------------------------------------------

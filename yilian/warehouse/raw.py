@@ -397,7 +397,9 @@ def snapshot_key_fingerprint(directory: Path | None = None) -> str | None:
 def _redelivered(con: duckdb.DuckDBPyConnection, spec: TableSpec, ds: date) -> int:
     """Rows of the registered `batch` whose key is loaded for another day in a version at least
     as new: the source sent the record again (tables updated in place carry a newer version,
-    snapshot tables are sent whole every day on purpose)."""
+    snapshot tables are sent whole every day on purpose). Only raw rows at least as new as the
+    batch's oldest version can match: that bound lets DuckDB skip the older days' row groups, so
+    the check does not read the whole history's keys."""
     watermark = next((c for c in ("updated_at", "last_updated") if c in spec.column_names), None)
     if spec.snapshot or watermark is None:
         return 0
@@ -405,7 +407,8 @@ def _redelivered(con: duckdb.DuckDBPyConnection, spec: TableSpec, ds: date) -> i
     return con.execute(
         f"""select count(*) from batch b where exists (
                 select 1 from raw.{spec.raw_name} r
-                where {join} and r.ds <> ? and r.{watermark} >= b.{watermark})""",
+                where {join} and r.ds <> ? and r.{watermark} >= b.{watermark}
+                    and r.{watermark} >= (select min({watermark}) from batch))""",
         [ds],
     ).fetchall()[0][0]
 

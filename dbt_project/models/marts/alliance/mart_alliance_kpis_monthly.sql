@@ -4,6 +4,8 @@
 with
 
 {% if is_incremental() -%}
+-- the months of tonight's rows; each fact below is read from the earliest of them on (a bound
+-- its zone maps can skip the older days by: the month of a day is not one), then by month
 touched_months as (
 
     select cast(date_trunc('month', date) as date) as month
@@ -29,7 +31,8 @@ encounters as (
         cast(date_trunc('month', visit_date) as date) as month
     from {{ ref('fct_encounters') }}
     {% if is_incremental() -%}
-    where cast(date_trunc('month', visit_date) as date) in (select month from touched_months)
+    where visit_date >= (select min(month) from touched_months)
+        and cast(date_trunc('month', visit_date) as date) in (select month from touched_months)
     {%- endif %}
 
 ),
@@ -41,7 +44,8 @@ referrals as (
         cast(date_trunc('month', sent_date) as date) as month
     from {{ ref('fct_referrals') }}
     {% if is_incremental() -%}
-    where cast(date_trunc('month', sent_date) as date) in (select month from touched_months)
+    where sent_date >= (select min(month) from touched_months)
+        and cast(date_trunc('month', sent_date) as date) in (select month from touched_months)
     {%- endif %}
 
 ),
@@ -53,7 +57,8 @@ remote_reads as (
         cast(date_trunc('month', read_requested_date) as date) as month
     from {{ ref('fct_remote_reads') }}
     {% if is_incremental() -%}
-    where cast(date_trunc('month', read_requested_date) as date)
+    where read_requested_date >= (select min(month) from touched_months)
+        and cast(date_trunc('month', read_requested_date) as date)
         in (select month from touched_months)
     {%- endif %}
 

@@ -4,16 +4,25 @@
     meta={'tested_tonight': 'loaded_ds in __days__ or prescribed_date >= __facility_change_floor__'}
 ) }}
 -- depends_on: {{ ref('stg_prescriptions__prescriptions') }}
+-- depends_on: {{ ref('stg_prescriptions__dispenses') }}
 -- depends_on: {{ ref('dim_facility') }}
 
 with
 
 prescriptions as (
 
-    select * from {{ ref('int_prescriptions_joined_to_dispenses') }}
     {% if is_incremental() %}
-    where loaded_ds in {{ processing_days(ref('stg_prescriptions__prescriptions')) }}
-        or prescribed_date >= {{ facility_change_floor() }}
+    {%- set days = processing_days(ref('stg_prescriptions__prescriptions')) -%}
+    {%- set floor = facility_change_floor() %}
+    -- the prescriptions staged or dispensed tonight, joined alone (macros/joined_facts.sql)
+    select * from ({{ prescriptions_joined_to_dispenses(
+        "select prescription_id from " ~ ref('stg_prescriptions__prescriptions') ~ " where ds in " ~ days
+        ~ " or prescribed_date >= " ~ floor
+        ~ " union select prescription_id from " ~ ref('stg_prescriptions__dispenses') ~ " where ds in " ~ days
+    ) }})
+    where loaded_ds in {{ days }} or prescribed_date >= {{ floor }}
+    {% else %}
+    select * from {{ ref('int_prescriptions_joined_to_dispenses') }}
     {% endif %}
 
 )

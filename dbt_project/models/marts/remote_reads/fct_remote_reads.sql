@@ -4,16 +4,26 @@
     meta={'tested_tonight': 'loaded_ds in __days__ or read_requested_date >= __facility_change_floor__'}
 ) }}
 -- depends_on: {{ ref('stg_imaging__studies') }}
+-- depends_on: {{ ref('stg_imaging__reports') }}
+-- depends_on: {{ ref('dim_modality') }}
 -- depends_on: {{ ref('dim_facility') }}
 
 with
 
 reads as (
 
-    select * from {{ ref('int_remote_reads_joined_to_reports') }}
     {% if is_incremental() %}
-    where loaded_ds in {{ processing_days(ref('stg_imaging__studies')) }}
-        or read_requested_date >= {{ facility_change_floor() }}
+    {%- set days = processing_days(ref('stg_imaging__studies')) -%}
+    {%- set floor = facility_change_floor() %}
+    -- the studies staged or reported tonight, joined alone (macros/joined_facts.sql)
+    select * from ({{ remote_reads_joined_to_reports(
+        "select study_id from " ~ ref('stg_imaging__studies') ~ " where ds in " ~ days
+        ~ " or read_requested_date >= " ~ floor
+        ~ " union select study_id from " ~ ref('stg_imaging__reports') ~ " where ds in " ~ days
+    ) }})
+    where loaded_ds in {{ days }} or read_requested_date >= {{ floor }}
+    {% else %}
+    select * from {{ ref('int_remote_reads_joined_to_reports') }}
     {% endif %}
 
 )
