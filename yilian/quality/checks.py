@@ -15,7 +15,6 @@ import statistics
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-import duckdb
 import pandas as pd
 from stdnum.cn import uscc
 
@@ -26,11 +25,8 @@ VOLUME_FLOOR_SHARE = 0.2
 VOLUME_MIN_DAYS = 3
 
 
-Warehouse = duckdb.DuckDBPyConnection | None  # raw.reader's look into it (None: none yet)
-
-
 def with_checks(
-    frames: dict[str, pd.DataFrame], specs: dict[str, TableSpec], db: Warehouse, ds: date
+    frames: dict[str, pd.DataFrame], specs: dict[str, TableSpec], db: raw.Reader, ds: date
 ) -> dict[str, pd.DataFrame]:
     """Every landed frame plus the `_` check columns its suite expects (where computable)."""
     return {name: _checked(frame, specs[name], frames, db, ds) for name, frame in frames.items()}
@@ -40,7 +36,7 @@ def _checked(
     frame: pd.DataFrame,
     spec: TableSpec,
     batch: dict[str, pd.DataFrame],
-    db: Warehouse,
+    db: raw.Reader,
     ds: date,
 ) -> pd.DataFrame:
     out = frame.copy()
@@ -67,7 +63,7 @@ def _looked_up(
     lookup: Lookup,
     wanted: pd.Series,
     in_batch: pd.DataFrame | None,
-    db: Warehouse,
+    db: raw.Reader,
     ds: date,
 ) -> pd.Series:
     """`lookup.value` by key: this batch's rows first, else the latest loaded up to `ds`."""
@@ -85,7 +81,7 @@ def _looked_up(
 
 
 def known_facilities(
-    frames: dict[str, pd.DataFrame], specs: dict[str, TableSpec], db: Warehouse, ds: date
+    frames: dict[str, pd.DataFrame], specs: dict[str, TableSpec], db: raw.Reader, ds: date
 ) -> set[str]:
     """The facility master up to `ds`, plus the facilities a master table in this batch adds."""
     known = raw.master_facilities(db, ds)
@@ -96,7 +92,7 @@ def known_facilities(
 
 
 def parameters(
-    specs: dict[str, TableSpec], ds: date, known_facilities: set[str], db: Warehouse
+    specs: dict[str, TableSpec], ds: date, known_facilities: set[str], db: raw.Reader
 ) -> dict[str, dict[str, Any]]:
     """Suite parameters for each table on one day."""
     volumes = raw.trailing_volumes(db, [spec.raw_name for spec in specs.values()], ds)

@@ -201,8 +201,12 @@ def facility_master() -> TableSpec:
     return master
 
 
+#: A `reader`'s look into the warehouse: None while there is no warehouse yet.
+Reader = duckdb.DuckDBPyConnection | None
+
+
 @contextmanager
-def reader(path: Path) -> Iterator[duckdb.DuckDBPyConnection | None]:
+def reader(path: Path) -> Iterator[Reader]:
     """One read-only look into the warehouse for several questions (each open of its file
     costs tens of milliseconds); None while there is no warehouse yet."""
     if not path.exists():
@@ -212,7 +216,7 @@ def reader(path: Path) -> Iterator[duckdb.DuckDBPyConnection | None]:
         yield con
 
 
-def master_facilities(con: duckdb.DuckDBPyConnection | None, ds: date) -> set[str]:
+def master_facilities(con: Reader, ds: date) -> set[str]:
     """Facility codes of the facility master as the day `ds` delivered it (a snapshot).
 
     Exactly that day, so a day checks against the same master whether it is loaded first,
@@ -279,7 +283,7 @@ def record_mart_build(path: Path, loads_through: dict[date, datetime], run_id: s
 
 
 def trailing_volumes(
-    con: duckdb.DuckDBPyConnection | None, raw_names: list[str], ds: date, days: int = 7
+    con: Reader, raw_names: list[str], ds: date, days: int = 7
 ) -> dict[str, list[int]]:
     """Rows extracted for each of `raw_names` on each loaded day of the `days` before `ds`
     (one query for all of a source's tables)."""
@@ -299,7 +303,7 @@ def trailing_volumes(
 
 
 def latest_values(
-    con: duckdb.DuckDBPyConnection | None,
+    con: Reader,
     spec: TableSpec,
     lookup: Lookup,
     keys: list[str],
