@@ -18,9 +18,10 @@ day therefore rebuilds exactly that day.
 2. **dbt** — astronomer-cosmos in watcher mode: one `dbt build` (seeds, models, contracts,
    data tests, in dependency order and threads; the unit tests are CI's) runs in
    `dbt_producer_watcher`, and every dbt model and seed has its own task that reports that
-   node's outcome (in the triggerer), so a failing model is visible by name in the graph
-   without paying a dbt start-up per model (the data tests run in the build; a failing test
-   fails it and stops the publish).
+   node's outcome (in the triggerer, all at once when the build ends; the models' lineage is
+   in dbt docs), so a failing model is visible by name in the graph without paying a dbt
+   start-up per model (the data tests run in the build; a failing test fails it and stops the
+   publish).
 3. **publish** — once the build succeeded, copy schema `marts` to `publish/yilian_marts.duckdb`
    and one Parquet file per mart, swapped in atomically: BI tools read the copy while the next
    night writes the warehouse; then record the day in `audit.mart_builds`.

@@ -152,6 +152,10 @@ def test_marts_dag_is_partitioned_on_the_three_sources_and_publishes_after_dbt()
         t.pool == "default_pool" and t.retries == 0 and t.trigger_rule == "all_success"
         for t in watchers
     )
+    # each waits for the build alone: chained as the models are, they end a hop at a time
+    assert {w.task_id: w.upstream_task_ids for w in watchers} == {
+        w.task_id: {producer.task_id} for w in watchers
+    }
     assert producer.pool == "yilian_duckdb" and producer.retries == 0
     # each model's task starts and ends in the triggerer, reading its own node's outcome
     for watcher in watchers:

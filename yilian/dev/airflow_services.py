@@ -141,7 +141,12 @@ def _wait_ready(base_url: str, processes: dict[str, subprocess.Popen], logs: Pat
                 tail = (logs / f"{name}.log").read_text(errors="replace")[-3000:]
                 raise RuntimeError(f"airflow {name} exited with {process.returncode}:\n{tail}")
         with contextlib.suppress(requests.RequestException):
-            if requests.get(f"{base_url}/api/v2/monitor/health", timeout=5).ok:
+            # ready means the tasks' API answers too: its first request builds it (3–4 s,
+            # otherwise paid by the night's first task)
+            if all(
+                requests.get(f"{base_url}{path}", timeout=30).ok
+                for path in ("/api/v2/monitor/health", "/execution/health")
+            ):
                 return
         time.sleep(1)
     raise TimeoutError(f"the Airflow API at {base_url} did not answer in {READY_SECONDS}s")

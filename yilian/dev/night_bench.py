@@ -31,6 +31,7 @@ class TaskFigure:
     dag_id: str
     task_id: str
     state: str
+    started_at: float  # seconds after the night's first source run started
     seconds: float  # Airflow's duration: the task's own run, its DAG parse included
     queued_seconds: float  # queued → started: the executor picking it up and starting a process
     parse_seconds: float  # the task process parsing its DAG file
@@ -176,6 +177,7 @@ def read_figures(home: Path, rss: RssSampler) -> tuple[list, list[TaskFigure], d
             "try_number from task_instance where start_date is not null order by start_date"
         ).fetchall()
         parse = dict(db.execute("select dag_id, last_parse_duration from dag").fetchall())
+    night_start = min(r["start_date"] for r in runs if r["start_date"])
     tasks = []
     for ti in tis:
         key = (ti["dag_id"], ti["run_id"], ti["task_id"], ti["try_number"])
@@ -184,6 +186,7 @@ def read_figures(home: Path, rss: RssSampler) -> tuple[list, list[TaskFigure], d
                 ti["dag_id"],
                 ti["task_id"],
                 ti["state"] or "",
+                _seconds(night_start, ti["start_date"]),
                 float(ti["duration"] or 0.0),
                 max(0.0, _seconds(ti["queued_dttm"], ti["start_date"])),
                 _parse_ms(home, key) / 1000,
@@ -191,10 +194,7 @@ def read_figures(home: Path, rss: RssSampler) -> tuple[list, list[TaskFigure], d
                 key,
             )
         )
-    wall = _seconds(
-        min(r["start_date"] for r in runs if r["start_date"]),
-        max(r["end_date"] for r in runs if r["end_date"]),
-    )
+    wall = _seconds(night_start, max(r["end_date"] for r in runs if r["end_date"]))
     figures = [(r["dag_id"], r["state"], _seconds(r["start_date"], r["end_date"])) for r in runs]
     return figures, tasks, {k: float(v or 0.0) for k, v in parse.items()}, wall
 
@@ -265,14 +265,17 @@ def report(figures: NightFigures) -> None:
             print(f"    {line}")
     for dag_id, state, seconds in f.runs:
         print(f"    run {dag_id:<24}{state:<10}{seconds:>8.1f} s")
-    print(f"    {'task':<60}{'state':<10}{'seconds':>8}{'queued':>8}{'parse':>7}{'peak MiB':>10}")
+    print(
+        f"    {'task':<60}{'state':<10}{'at':>7}{'seconds':>8}{'queued':>8}{'parse':>7}"
+        f"{'peak MiB':>10}"
+    )
     for t in f.tasks:
         if t.state == "skipped":
             continue
         peak = f"{t.peak_mib:10.0f}" if t.peak_mib else f"{'':>10}"
         print(
             f"    {t.dag_id.removeprefix('yilian_') + '.' + t.task_id:<60}{t.state:<10}"
-            f"{t.seconds:>8.1f}{t.queued_seconds:>8.1f}{t.parse_seconds:>7.2f}{peak}"
+            f"{t.started_at:>7.1f}{t.seconds:>8.1f}{t.queued_seconds:>8.1f}{t.parse_seconds:>7.2f}{peak}"
         )
     watched = [t for t in f.tasks if t.task_id.startswith("dbt.") and "producer" not in t.task_id]
     skipped = sum(t.state == "skipped" for t in f.tasks)

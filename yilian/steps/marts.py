@@ -51,7 +51,11 @@ def watch_after_build(dbt_group: Any) -> Any:
 
     Cosmos runs the watchers beside the build, polling; started after it, each reads its node's
     final status at once and holds no DuckDB slot (it writes nothing), and in the triggerer
-    no worker process either (`yilian.steps.watchers`). When the build fails, or
+    no worker process either (`yilian.steps.watchers`). Each waits for the build alone, not for
+    its parent models' tasks as cosmos draws them: the outcomes are all known when the build
+    ends, and each hop through the scheduler and the triggerer costs ~3 s, so the five layers
+    of models in series kept the run open ~15 s after the build (the lineage is in dbt docs,
+    and a failed build leaves them all upstream_failed either way). When the build fails, or
     never starts because a step before it failed, the watchers are `upstream_failed`: one
     failure shows as one red task, whose log names the failing nodes. So a watcher per model's
     tests would only ever repeat the build's outcome: the group renders none
@@ -73,9 +77,13 @@ def watch_after_build(dbt_group: Any) -> Any:
         del flags[at : at + 2]
     producer.dbt_cmd_flags = [*flags, "--exclude-resource-type", "unit_test"]
     report_watched_nodes_only(producer)
+    by_id = {t.task_id: t for t in tasks}
     for watcher in tasks:
         if watcher is producer:
             continue
+        for parent_id in watcher.upstream_task_ids - {producer.task_id}:
+            by_id[parent_id].downstream_task_ids.discard(watcher.task_id)
+        watcher.upstream_task_ids.intersection_update({producer.task_id})
         if producer.task_id not in watcher.upstream_task_ids:
             producer >> watcher
         watcher.pool = "default_pool"
