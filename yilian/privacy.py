@@ -21,12 +21,14 @@ import functools
 import hashlib
 import hmac
 import io
+import itertools
 import os
 import shutil
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError
@@ -83,18 +85,45 @@ def _division_existed(division: str, birth_year: int) -> bool:
     return True
 
 
-def valid_resident_id(number: str) -> bool:
-    """GB 11643 validity, as `stdnum.cn.ric.validate` checks it (length, digits, check
-    character, birth date, division code), with the division lookup cached."""
-    if len(number) != 18 or not (number[:17].isascii() and number[:17].isdigit()):
-        return False  # str.isdigit alone takes other scripts' digits, which stdnum cannot read
-    if number[17] != ric.calc_check_digit(number):
-        return False
-    try:
-        born = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
-    except ValueError:
-        return False
-    return _division_existed(number[:6], born.year)
+#: GB 11643's check character (ISO 7064 MOD 11-2) as `stdnum.cn.ric.calc_check_digit` reads
+#: it: the weight of each of the first 17 digits, and the character of (1 − weighted sum) mod 11
+_WEIGHTS = np.array([pow(2, 17 - i, 11) for i in range(17)], dtype=np.int64)
+_CHECK_CHARACTERS = np.frombuffer(b"0123456789X", dtype=np.uint8)
+_MONTH_DAYS = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
+def valid_resident_ids(ids: list[str]) -> np.ndarray:
+    """GB 11643 validity of each ID, as `stdnum.cn.ric.validate` checks it (length, digits,
+    check character, birth date, division code), column-wise: one Python call per ID cost
+    more than a third of pseudonymising a day. The division lookup, stdnum's own, is asked
+    once per (division, birth year)."""
+    text = pd.Series(ids, dtype="string")
+    # ASCII digits only: stdnum would read full-width digits as the same number, and the
+    # pseudonym of the text as delivered would then make a second person of it
+    shaped = text.str.fullmatch(r"[0-9]{17}[0-9X]").fillna(False).to_numpy(dtype=bool)
+    valid = np.zeros(len(ids), dtype=bool)
+    if not shaped.any():
+        return valid
+    joined = "".join(itertools.compress(ids, shaped)).encode("ascii")
+    chars = np.frombuffer(joined, dtype=np.uint8).reshape(-1, 18)
+    digits = chars[:, :17].astype(np.int64) - ord("0")
+    checked = chars[:, 17] == _CHECK_CHARACTERS[(1 - digits @ _WEIGHTS) % 11]
+    year = digits[:, 6:10] @ np.array([1000, 100, 10, 1])
+    month = digits[:, 10:12] @ np.array([10, 1])
+    day = digits[:, 12:14] @ np.array([10, 1])
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month_days = _MONTH_DAYS[np.clip(month, 0, 12)] + ((month == 2) & leap)
+    dated = (year >= 1) & (month >= 1) & (month <= 12) & (day >= 1) & (day <= month_days)
+    division = digits[:, :6] @ 10 ** np.arange(5, -1, -1)
+    pairs = pd.DataFrame({"division": division, "year": year})
+    asked = pairs[checked & dated].drop_duplicates()
+    asked["existed"] = [
+        _division_existed(f"{d:06d}", int(y)) for d, y in asked.itertuples(index=False)
+    ]
+    placed = pairs.merge(asked, how="left", on=["division", "year"])["existed"]
+    placed = placed.astype("boolean").fillna(False).to_numpy(dtype=bool)
+    valid[shaped] = checked & dated & placed
+    return valid
 
 
 def _derived(ids: list[str], key: bytes) -> pd.DataFrame:
@@ -104,7 +133,7 @@ def _derived(ids: list[str], key: bytes) -> pd.DataFrame:
     The checks and the HMAC run once per distinct ID (hmac.digest: OpenSSL's one-shot); the
     attributes are cut from the IDs column-wise.
     """
-    valid = [rid for rid in ids if valid_resident_id(rid)]
+    valid = [rid for rid, ok in zip(ids, valid_resident_ids(ids), strict=True) if ok]
     text = pd.Series(valid, dtype="string")
     odd = text.str[16].astype("Int64") % 2 == 1
     return pd.DataFrame(
