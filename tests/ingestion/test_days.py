@@ -396,3 +396,17 @@ def test_a_drop_file_is_decoded_in_its_declared_encoding_or_refused_naming_both(
         assert declared in str(failed.value)  # the encoding expected is always named
     else:
         assert _decode("prescriptions 2026-11-02: f.csv", data, declared) == outcome
+
+
+def test_a_drop_file_is_read_cell_by_cell_as_text() -> None:
+    """Every cell text as delivered (leading zeros, spaces), empty or "" as null, a quoted
+    cell over two lines one cell: what `frames.typed` then casts."""
+    from yilian.sources.prescriptions import _read_csv
+
+    frame = _read_csv('id,count,note\n007,1,"two\nlines"\n008,,""\n009, 2 ,x\n')
+    assert frame.to_dict("list") == {
+        "id": ["007", "008", "009"],
+        "count": ["1", None, " 2 "],
+        "note": ["two\nlines", None, "x"],
+    }
+    assert all(str(dtype) == "string" for dtype in frame.dtypes)
