@@ -10,7 +10,7 @@ RUN pip install --no-cache-dir "uv>=0.9,<1"
 COPY pyproject.toml uv.lock README.md ./
 COPY simulator/pyproject.toml simulator/
 COPY yilian ./yilian
-RUN uv sync --frozen --no-dev --extra scale-out
+RUN uv sync --frozen --no-dev --extra scale-out --compile-bytecode
 COPY dags ./dags
 COPY plugins ./plugins
 COPY dbt_project ./dbt_project
