@@ -108,6 +108,14 @@
         select rowid from {{ this }}
         where ({{ keys }}) in (select {{ keys }} from renamed)
             and ds not in {{ processing_days(relation) }}
+            {%- if key_columns | length == 1 %}
+            -- the range of tonight's keys, for zone maps (macros/key_range.sql): renamed's keys
+            -- are tonight's raw keys and, after a re-load, the keys kept from tonight's days
+            and {{ key_range(keys,
+                "select cast(" ~ keys ~ " as varchar) from " ~ relation ~ " where ds in " ~ processing_days(relation)
+                ~ " union all select " ~ keys ~ " from " ~ this ~ " where ds in " ~ processing_days(relation)
+            ) }}
+            {%- endif %}
     )
     {%- endif -%}
 {%- endmacro %}

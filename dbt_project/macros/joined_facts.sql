@@ -3,25 +3,26 @@
     joined rows' days. `only`: SQL selecting the keys to join (the fact's incremental run:
     the keys tonight staged on either side), applied to each side before the join and the
     window that picks its row, so a night joins tonight's keys rather than the whole history
-    (a filter on the joined `loaded_ds` runs after the join). None: every key (the
-    intermediate views).
+    (a filter on the joined `loaded_ds` runs after the join), and bounded by their range for
+    zone maps (macros/key_range.sql). None: every key (the intermediate views).
 -#}
 
 {#- Each prescription with its first dispense and the dispensing pharmacy (by credit code). -#}
 {% macro prescriptions_joined_to_dispenses(only=none) -%}
+{%- set in_range = key_range('prescription_id', only) if only else none %}
 with
 
 prescriptions as (
 
     select * from {{ ref('stg_prescriptions__prescriptions') }}
-    {% if only %}where prescription_id in ({{ only }}){% endif %}
+    {% if only %}where prescription_id in ({{ only }}) and {{ in_range }}{% endif %}
 
 ),
 
 dispenses as (
 
     select * from {{ ref('stg_prescriptions__dispenses') }}
-    {% if only %}where prescription_id in ({{ only }}){% endif %}
+    {% if only %}where prescription_id in ({{ only }}) and {{ in_range }}{% endif %}
 
 ),
 
@@ -93,12 +94,13 @@ left join facility_versions as hospitals
 {#- Each remote-read study with its signed report (if any), the modality's target and the
     requesting facility's version in force on the read-request day. -#}
 {% macro remote_reads_joined_to_reports(only=none) -%}
+{%- set in_range = key_range('study_id', only) if only else none %}
 with
 
 studies as (
 
     select * from {{ ref('stg_imaging__studies') }}
-    {% if only %}where study_id in ({{ only }}){% endif %}
+    {% if only %}where study_id in ({{ only }}) and {{ in_range }}{% endif %}
 
 ),
 
@@ -106,7 +108,7 @@ reports as (
 
     select * from {{ ref('stg_imaging__reports') }}
     where report_status in ('final', 'amended', 'corrected', 'appended')
-    {% if only %}and study_id in ({{ only }}){% endif %}
+    {% if only %}and study_id in ({{ only }}) and {{ in_range }}{% endif %}
     -- one report per study: the latest signed one
     qualify row_number() over (
         partition by study_id order by last_updated_at desc, issued_at desc, report_id desc
