@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from datetime import date
 
 import pandas as pd
@@ -168,3 +169,31 @@ def test_fast_validity_check_agrees_with_stdnum() -> None:
     # the text as delivered would make a second person of the same number
     full_width = ids[0][:6] + "".join(chr(ord(c) + 0xFEE0) for c in ids[0][6:10]) + ids[0][10:]
     assert ric.is_valid(full_width) and not valid_resident_ids([full_width]).any()
+
+
+def test_division_codes_are_read_as_stdnum_reads_them() -> None:
+    """Every code of stdnum's GB/T 2260 file, and codes absent from it, in each year around
+    the bounds of its spans: assigned exactly when `stdnum.cn.ric.get_birth_place` says so.
+    stdnum 2.2 raises KeyError for a code of a known province the file does not list (it finds
+    the province and no county): no such division, as the table says."""
+    from stdnum.cn import ric
+    from stdnum.exceptions import ValidationError
+
+    from yilian.privacy import _division_existed, _divisions
+
+    def stdnum_says(division: int, year: int) -> bool:
+        try:
+            ric.get_birth_place(f"{division:06d}{year}0101" + "0000")
+        except (ValidationError, KeyError):
+            return False
+        return True
+
+    divisions = _divisions()
+    absent = [110199, 119900, 990101, 100000, 469999]
+    cases = []
+    for division in [*divisions, *absent]:
+        bounds = {int(b) for b in re.findall(r"\d{4}", divisions.get(division, ""))}
+        for year in {1949, 2026} | {b + d for b in bounds for d in (-1, 0, 1)}:
+            cases.append((division, year))
+    assert len(divisions) > 3000 and len(cases) > 10_000
+    assert [_division_existed(d, y) for d, y in cases] == [stdnum_says(d, y) for d, y in cases]
