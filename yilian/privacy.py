@@ -84,7 +84,7 @@ def _divisions() -> dict[int, str]:
 
     Read here, not through `stdnum.numdb`, because numdb builds its general prefix tree from
     the file's 6,920 lines in every task process (0.04 s, most of a small source's
-    pseudonymisation) to answer what this flat table answers in 0.01 s; a test holds the two
+    pseudonymisation) to answer what this flat table answers in 0.005 s; a test holds the two
     to the same answer for every code in the file.
     """
     divisions: dict[int, str] = {}

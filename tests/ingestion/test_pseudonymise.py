@@ -197,3 +197,23 @@ def test_division_codes_are_read_as_stdnum_reads_them() -> None:
             cases.append((division, year))
     assert len(divisions) > 3000 and len(cases) > 10_000
     assert [_division_existed(d, y) for d, y in cases] == [stdnum_says(d, y) for d, y in cases]
+
+
+def test_staging_gives_back_the_extract_and_refuses_a_table_it_lost(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    """The encrypted staging returns the frames as extracted, types and nulls included; a
+    table the extract counted but the staging no longer holds fails the task naming it."""
+    from yilian.privacy import discard_staging, pseudonym_key, stage, unstage
+    from yilian.steps import ingest
+
+    monkeypatch.setenv("YILIAN_DATA_DIR", str(tmp_path))
+    frame = _frame([_valid_id("19491231"), None])
+    stage({"prescriptions": frame}, "prescriptions", DS, pseudonym_key())
+    pd.testing.assert_frame_equal(
+        unstage("prescriptions", DS, pseudonym_key())["prescriptions"], frame
+    )
+    extracted = {"rows": {"prescriptions": 2, "dispenses": 0}}
+    with pytest.raises(RuntimeError, match="dispenses extracted but not staged; rerun the extract"):
+        ingest.pseudonymise_and_land("prescriptions", DS, extracted)
+    discard_staging("prescriptions", DS)

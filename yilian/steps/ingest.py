@@ -106,8 +106,14 @@ def pseudonymise_and_land(
 
     key = pseudonym_key()
     system = source(source_name)
+    staged = unstage(source_name, ds, key)
+    unstaged = sorted(set(extracted["rows"]) - set(staged))
+    if unstaged:  # e.g. deleted, or staged by a version that wrote another format
+        raise RuntimeError(
+            f"{source_name} {ds}: {', '.join(unstaged)} extracted but not staged; rerun the extract"
+        )
     tables: dict[str, Any] = {}
-    for name, frame in unstage(source_name, ds, key).items():
+    for name, frame in staged.items():
         spec = system.table(name)
         if len(frame) != extracted["rows"][name]:
             raise RuntimeError(
