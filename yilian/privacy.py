@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import stdnum
 
 from yilian.settings import paths
@@ -37,6 +38,8 @@ from yilian.sources.base import MAX_AGE_YEARS, PATIENT_COLUMNS, PII_COLUMNS, Tab
 from yilian.sources.connections import connection
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from cryptography.fernet import Fernet
 
 KEY_CONN_ID = "yilian_pseudonym_key"
@@ -148,12 +151,39 @@ def valid_resident_ids(ids: list[str]) -> np.ndarray:
     return valid
 
 
-def _pseudonym(keyed: hmac.HMAC, resident_id: str) -> str:
-    """HMAC-SHA256 of the ID from a copy of the keyed state: the key's two blocks are hashed
-    once, not once per ID (a quarter faster than `hmac.digest` on a day's IDs)."""
-    mac = keyed.copy()
-    mac.update(resident_id.encode())
-    return mac.hexdigest()
+#: the key padded to SHA-256's block, XORed with RFC 2104's inner and outer pads
+_INNER_PAD = bytes(x ^ 0x36 for x in range(256))
+_OUTER_PAD = bytes(x ^ 0x5C for x in range(256))
+
+
+def _pseudonyms(key: bytes, resident_ids: Iterable[str]) -> list[str]:
+    """HMAC-SHA256(key, ID) of each ID, hex: RFC 2104 from the two padded-key states, hashed
+    once. `hmac.HMAC.copy()` wraps each step in Python, which cost 60 % more on a scale-50
+    day's 840,000 IDs (0.93 against 0.58 s); a test holds this to `hmac.new` for keys of
+    every length around SHA-256's block."""
+    block = hashlib.sha256().block_size
+    padded = (hashlib.sha256(key).digest() if len(key) > block else key).ljust(block, b"\0")
+    inner, outer = (
+        hashlib.sha256(padded.translate(_INNER_PAD)),
+        hashlib.sha256(padded.translate(_OUTER_PAD)),
+    )
+    out = []
+    for resident_id in resident_ids:
+        mac = inner.copy()
+        mac.update(resident_id.encode())
+        digest = outer.copy()
+        digest.update(mac.digest())
+        out.append(digest.hexdigest())
+    return out
+
+
+def _strings(values: list[str | None] | np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """A pandas string array through Arrow: pandas' own constructor checks every element in
+    Python (0.2–0.3 s for a scale-50 day's IDs, against 0.04–0.1 s)."""
+    return pa.array(values, pa.large_string()).to_pandas(types_mapper=_STRING.get).array
+
+
+_STRING = {pa.large_string(): pd.StringDtype()}
 
 
 def _derived(ids: list[str], key: bytes) -> pd.DataFrame:
@@ -164,15 +194,14 @@ def _derived(ids: list[str], key: bytes) -> pd.DataFrame:
     The checks and the HMAC run once per distinct ID; the attributes are cut from the IDs
     column-wise.
     """
-    keyed = hmac.new(key, digestmod=hashlib.sha256)
     valid = np.append(valid_resident_ids(ids), False)
-    text = pd.Series([*ids, None], dtype="string").where(valid)
+    text = pd.Series(_strings([*ids, None])).where(valid)
     keys = np.full(len(valid), None, dtype=object)
-    keys[valid] = [_pseudonym(keyed, rid) for rid in itertools.compress(ids, valid)]
+    keys[valid] = _pseudonyms(key, itertools.compress(ids, valid))
     odd = text.str[16].astype("Int64") % 2 == 1
     return pd.DataFrame(
         {
-            "patient_key": pd.array(keys, dtype="string"),
+            "patient_key": _strings(keys),
             "patient_sex": odd.map({True: "M", False: "F"}).astype("string").array,
             "patient_birth_year": text.str[6:10].astype("Int64").array,
             "patient_county_code": text.str[:6].array,
@@ -257,8 +286,6 @@ def stage(frames: dict[str, pd.DataFrame], source: str, ds: date, key: bytes) ->
     As an Arrow IPC stream (zstd): it is read back once, whole, by the next task, so it needs
     none of Parquet's encoding, which took 3–6 times as long to write and to read.
     """
-    import pyarrow as pa
-
     directory = _staging_dir(source, ds)
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True, mode=0o700)
@@ -275,8 +302,6 @@ def stage(frames: dict[str, pd.DataFrame], source: str, ds: date, key: bytes) ->
 
 
 def unstage(source: str, ds: date, key: bytes) -> dict[str, pd.DataFrame]:
-    import pyarrow as pa
-
     fernet = _fernet(key)
     return {
         p.name.removesuffix(_STAGED): pa.ipc.open_stream(fernet.decrypt(p.read_bytes()))

@@ -217,3 +217,16 @@ def test_staging_gives_back_the_extract_and_refuses_a_table_it_lost(
     with pytest.raises(RuntimeError, match="dispenses extracted but not staged; rerun the extract"):
         ingest.pseudonymise_and_land("prescriptions", DS, extracted)
     discard_staging("prescriptions", DS)
+
+
+@pytest.mark.parametrize("key_length", [16, 32, 63, 64, 65, 128])
+def test_pseudonyms_are_hmac_sha256_of_the_id(key_length: int) -> None:
+    """The pseudonym is RFC 2104's HMAC-SHA256, as `hmac.new` computes it, for keys shorter
+    than, as long as and longer than SHA-256's 64-byte block."""
+    from yilian.privacy import _pseudonyms
+
+    key = bytes(range(7, 7 + key_length))
+    ids = [f"{110101199001010000 + 37 * i:018d}"[:17] + "0123456789X"[i % 11] for i in range(2000)]
+    assert _pseudonyms(key, ids) == [
+        hmac.new(key, i.encode(), hashlib.sha256).hexdigest() for i in ids
+    ]
