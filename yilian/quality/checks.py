@@ -15,6 +15,7 @@ import statistics
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from stdnum.cn import uscc
 
@@ -42,7 +43,7 @@ def _checked(
     out = frame.copy()
     dedup = [c for c in spec.dedup_columns if c in out.columns]
     if len(dedup) == len(spec.dedup_columns):
-        out["_duplicate"] = out.duplicated(subset=dedup, keep="first").astype("boolean")
+        out["_duplicate"] = repeats(out, dedup)
     if spec.credit_code and spec.credit_code in out.columns:
         codes = out[spec.credit_code]
         distinct = codes.dropna().unique()  # a few hundred facilities, many rows each
@@ -56,6 +57,23 @@ def _checked(
             found = values.reindex(out[lookup.via].to_numpy()).to_numpy()
             out[lookup.column] = pd.Series(found, index=out.index, dtype=values.dtype)
     return out
+
+
+def repeats(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """Each row equal to an earlier one in all of `columns` (nulls equal), as
+    `frame.duplicated(subset=columns)` says, but hashing all the columns only for the rows that
+    can be repeats: a repeat's value recurs in every column, so the rows are narrowed column by
+    column to those whose value recurs among the rest. On a scale-50 encounters day (825,324
+    rows, seven columns) `duplicated` took 0.5–0.7 s; the patient key alone leaves almost none.
+    """
+    candidates = np.ones(len(frame), dtype=bool)
+    for column in columns:
+        if not candidates.any():
+            break
+        candidates[candidates] = frame[column][candidates].duplicated(keep=False).to_numpy()
+    repeated = np.zeros(len(frame), dtype=bool)
+    repeated[candidates] = frame[candidates].duplicated(subset=columns, keep="first").to_numpy()
+    return pd.Series(repeated, index=frame.index, dtype="boolean")
 
 
 def _looked_up(
