@@ -72,7 +72,7 @@ def repeats(frame: pd.DataFrame, columns: list[str]) -> pd.Series:
             break
         candidates[candidates] = frame[column][candidates].duplicated(keep=False).to_numpy()
     repeated = np.zeros(len(frame), dtype=bool)
-    repeated[candidates] = frame[candidates].duplicated(subset=columns, keep="first").to_numpy()
+    repeated[candidates] = frame.loc[candidates, columns].duplicated(keep="first").to_numpy()
     return pd.Series(repeated, index=frame.index, dtype="boolean")
 
 

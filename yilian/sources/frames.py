@@ -60,14 +60,11 @@ def _boolean(values: pd.Series) -> pd.Series:
 
 
 #: contract types Arrow's own parsers read, from which delivered types, into which pandas type
+_TEXT = {pa.string(), pa.large_string()}
 _ARROW_READS = {
-    "int": (pa.int64(), {pa.string(), pa.large_string(), pa.int64()}, pd.Int64Dtype()),
-    "float": (
-        pa.float64(),
-        {pa.string(), pa.large_string(), pa.int64(), pa.float64()},
-        pd.Float64Dtype(),
-    ),
-    "timestamp": (pa.timestamp("us"), {pa.string(), pa.large_string()}, None),
+    "int": (pa.int64(), _TEXT | {pa.int64()}, pd.Int64Dtype()),
+    "float": (pa.float64(), _TEXT | {pa.int64(), pa.float64()}, pd.Float64Dtype()),
+    "timestamp": (pa.timestamp("us"), _TEXT, None),
 }
 
 
